@@ -1,0 +1,1 @@
+"""Scrapy spiders. `hf_models` is the main job."""
