@@ -1,4 +1,4 @@
-"""hfspider: mirror the Hugging Face Hub's model metadata and files into content-addressed storage."""
+"""hfspider: mirror Hugging Face Hub models (metadata and files) into content-addressed storage."""
 
 from setuptools import find_packages, setup
 
@@ -32,6 +32,7 @@ setup(
         "test": [
             "pytest>=9",
             "pytest-timeout>=2.3",
+            "ruff>=0.8",
             "huggingface_hub==2.4.0",
             "betamax>=0.9",
             "cryptography>=42",

@@ -10,13 +10,11 @@ import importlib
 import sys
 
 # name -> (module with a main(argv) function, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "hubsim": ("hfspider.hubsim.__main__", "run the bundled Hugging Face Hub emulator"),
-}
+COMMANDS: dict[str, tuple[str, str]] = {}
 
 
 def usage() -> str:
-    width = max(len(name) for name in COMMANDS)
+    width = max((len(name) for name in COMMANDS), default=0)
     lines = ["usage: hfspider COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in sorted(COMMANDS.items())]
     lines += ["", "Run `hfspider COMMAND --help` for a command's options."]

@@ -51,6 +51,8 @@ def load_settings(directory: Traversable | None = None) -> dict[str, Any]:
             continue
         for name, value in flatten(tomllib.loads(entry.read_text("utf-8")), entry.name).items():
             if name in merged:
-                raise ValueError(f"setting {name} is defined in both {origin[name]} and {entry.name}")
+                raise ValueError(
+                    f"setting {name} is defined in both {origin[name]} and {entry.name}"
+                )
             merged[name], origin[name] = value, entry.name
     return merged
