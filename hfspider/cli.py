@@ -10,7 +10,9 @@ import importlib
 import sys
 
 # name -> (module with a main(argv) function, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "export": ("hfspider.store.parquet", "write hive-partitioned Parquet from the record store"),
+}
 
 
 def usage() -> str:
