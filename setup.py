@@ -21,11 +21,13 @@ setup(
         "pandas>=2.2",
         "duckdb>=1.2",
         "multiformats>=0.3.1",
+        "mmh3>=5.1",
         "jsonschema>=4.26",
         "pyyaml>=6.0",
         "orjson>=3.10",
         "redis>=5",
         "aiohttp>=3.13",
+        "cryptography>=42",
     ],
     extras_require={
         "deploy": ["scrapyd==1.6.0", "scrapyd-client==2.0.3", "setuptools<81"],

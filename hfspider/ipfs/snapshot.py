@@ -1,0 +1,189 @@
+"""A model snapshot as IPLD: a UnixFS directory, a DAG-CBOR record, and the crawl root.
+
+* The directory holds `metadata.json` (the record as JSON) and every fetched file under its
+  repo path, so `ipfs get <dir_cid>` gives a usable copy of the repo at that commit.
+* The record block is the record with each fetched file's `cid` as a real IPLD link; its CID
+  is computed without the `cid` and `dir_cid` fields, which are then added to the record.
+* The crawl root is a directory `author/name -> model directory`, HAMT-sharded when large.
+
+Files must already be imported into the same blockstore (the downloader's sink) so that the
+CAR of a snapshot can be written from it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hfspider.ipfs import dagcbor
+from hfspider.ipfs.blockstore import Blockstore, MemoryBlockstore
+from hfspider.ipfs.car import CarSummary, write_car_file
+from hfspider.ipfs.cid import DAG_CBOR, cid_bytes, cid_str
+from hfspider.ipfs.directory import build_directory, build_tree
+from hfspider.ipfs.importer import ImportedFile, import_bytes
+from hfspider.ipfs.nodes import Link, NodeMaker
+from hfspider.ipfs.params import ImportParams
+
+METADATA_NAME = "metadata.json"
+# Fields of the stored record that are about the IPLD encoding itself, not part of it.
+DERIVED_FIELDS = ("cid", "dir_cid")
+
+
+class SnapshotError(ValueError):
+    """A record that cannot become a snapshot; the message starts with the model id."""
+
+    def __init__(self, model_id: str, problem: str) -> None:
+        super().__init__(f"{model_id}: {problem}")
+        self.model_id = model_id
+
+
+@dataclass(frozen=True)
+class ModelSnapshot:
+    model_id: str
+    record: dict[str, Any]  # the input record plus `cid`, `dir_cid` and file CIDs (strings)
+    directory: Link
+    record_cid: bytes
+
+    @property
+    def cid(self) -> str:
+        return cid_str(self.record_cid)
+
+    @property
+    def dir_cid(self) -> str:
+        return cid_str(self.directory.cid)
+
+    @property
+    def roots(self) -> list[bytes]:
+        """CAR roots: the directory (what `ipfs get` wants), then the record."""
+        return [self.directory.cid, self.record_cid]
+
+    def write_car(self, path: str | os.PathLike[str], store: Blockstore) -> CarSummary:
+        return write_car_file(path, self.roots, store)
+
+
+def metadata_json(record: Mapping[str, Any]) -> bytes:
+    """The record as stable JSON (sorted keys, UTF-8, one trailing newline)."""
+    return (json.dumps(record, sort_keys=True, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def build_snapshot(
+    record: Mapping[str, Any],
+    files: Mapping[str, ImportedFile],
+    params: ImportParams,
+    store: Blockstore,
+) -> ModelSnapshot:
+    """Directory + DAG-CBOR record of one model snapshot, their blocks put into `store`.
+
+    `files` maps repo paths (the record's `files[].filename`) to what the importer returned;
+    their blocks must already be in `store`. A record file with a `cid` that differs from
+    the imported one, or an imported file the record does not list, is a SnapshotError.
+    """
+    model_id = str(record.get("model_id") or "")
+    if not model_id:
+        raise SnapshotError("<no model_id>", "the record has no model_id")
+    base = {key: value for key, value in record.items() if key not in DERIVED_FIELDS}
+    base = copy.deepcopy(base)
+    listed = _attach_file_cids(model_id, base, files)
+    for path, imported in files.items():
+        if path not in listed:
+            raise SnapshotError(model_id, f"imported file {path!r} is not in the record's files")
+        if cid_bytes(imported.cid) not in store:
+            raise SnapshotError(
+                model_id, f"blocks of {path!r} ({imported.cid}) are not in the store"
+            )
+    if METADATA_NAME in files:
+        raise SnapshotError(model_id, f"the repo has its own {METADATA_NAME}; refusing to hide it")
+
+    tree = {path: _link(imported) for path, imported in files.items()}
+    metadata = import_bytes(metadata_json(base), params, store)
+    tree[METADATA_NAME] = _link(metadata)
+    try:
+        directory = build_tree(tree, params, store)
+    except ValueError as exc:
+        raise SnapshotError(model_id, str(exc)) from None
+
+    ipld = copy.deepcopy(base)
+    for entry in ipld.get("files") or []:
+        if entry.get("cid"):
+            entry["cid"] = dagcbor.CidLink(cid_bytes(entry["cid"]))
+    try:
+        block = dagcbor.encode(ipld)
+    except ValueError as exc:
+        raise SnapshotError(model_id, f"record is not valid DAG-CBOR: {exc}") from None
+    record_cid = NodeMaker(params, store).put(block, DAG_CBOR)  # always CIDv1
+
+    final = {**base, "cid": cid_str(record_cid), "dir_cid": cid_str(directory.cid)}
+    return ModelSnapshot(model_id, final, directory, record_cid)
+
+
+def _attach_file_cids(
+    model_id: str, record: dict[str, Any], files: Mapping[str, ImportedFile]
+) -> set[str]:
+    """Write each imported file's CID into the record's file entry; return the listed paths."""
+    entries = record.get("files") or []
+    if not isinstance(entries, list):
+        raise SnapshotError(model_id, "record field 'files' is not a list")
+    listed: set[str] = set()
+    for entry in entries:
+        name = entry.get("filename") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            raise SnapshotError(model_id, f"file entry without a filename: {entry!r}")
+        listed.add(name)
+        imported = files.get(name)
+        if imported is None:
+            if entry.get("cid"):
+                raise SnapshotError(model_id, f"{name!r} has a cid but was not imported")
+            continue
+        if entry.get("cid") and entry["cid"] != imported.cid:
+            raise SnapshotError(
+                model_id, f"CID mismatch for {name!r}: record {entry['cid']}, import {imported.cid}"
+            )
+        entry["cid"] = imported.cid
+    return listed
+
+
+def _link(imported: ImportedFile) -> Link:
+    return Link(cid_bytes(imported.cid), imported.tsize, imported.size)
+
+
+class CrawlRoot:
+    """One directory for a whole crawl: `<author>/<name>` -> that model's snapshot directory."""
+
+    def __init__(self, params: ImportParams, store: Blockstore | None = None) -> None:
+        self.params = params
+        self.store = store if store is not None else MemoryBlockstore()
+        self._models: dict[str, dict[str, Link]] = {}
+
+    def add(self, snapshot: ModelSnapshot) -> None:
+        author, sep, name = snapshot.model_id.partition("/")
+        if not (sep and author and name) or "/" in name:
+            raise SnapshotError(snapshot.model_id, "model id is not of the form author/name")
+        models = self._models.setdefault(author, {})
+        if name in models and models[name] != snapshot.directory:
+            raise SnapshotError(snapshot.model_id, "two different snapshots in one crawl root")
+        models[name] = snapshot.directory
+
+    def __len__(self) -> int:
+        return sum(len(models) for models in self._models.values())
+
+    def build(self) -> Link:
+        """The root directory; its own blocks (not the models') go into `self.store`."""
+        authors = {
+            author: build_directory(models, self.params, self.store)
+            for author, models in self._models.items()
+        }
+        return build_directory(authors, self.params, self.store)
+
+    def write_car(self, path: str | os.PathLike[str]) -> tuple[str, CarSummary]:
+        """The crawl root's CAR: only its own blocks; model directories are in their CARs.
+
+        Import the model CARs first: pinning this root needs every model's blocks.
+        """
+        root = self.build()
+        models = {link.cid for models in self._models.values() for link in models.values()}
+        summary = write_car_file(path, [root.cid], self.store, stop_at=models)
+        return cid_str(root.cid), summary
