@@ -192,6 +192,7 @@ def test_listing_page_sets_bad_items_aside_with_reasons() -> None:
     ]
     assert page.models[0].created_at == "2025-11-04T08:25:31.000Z"
     assert page.models[1].downloads == 846249 and page.models[1].pipeline_tag == "text-generation"
+    assert page.raw == (items[0], items[1])
     assert [(item.reason, item.raw) for item in page.rejected] == [
         ("model info has no valid `id`: 'bad id!'", {"id": "bad id!"}),
         ("model info is a JSON str, not an object", "junk"),

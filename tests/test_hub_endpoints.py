@@ -13,6 +13,7 @@ from hfspider.hub.endpoints import (
     next_page_url,
     paths_info_form,
     paths_info_url,
+    resolve_cache_url,
     resolve_url,
     tree_url,
     validate_repo_id,
@@ -80,6 +81,21 @@ def test_model_info_is_pinned_and_encodes_the_revision_without_safe_characters()
     assert model_info_url(HUB, "gpt2", "refs/pr/1", blobs=False) == (
         f"{HUB}/api/models/gpt2/revision/refs%2Fpr%2F1"
     )
+    assert model_info_url(HUB, "gpt2", None) == f"{HUB}/api/models/gpt2?blobs=true"
+
+
+def test_resolve_cache_url_is_where_the_hub_redirects_a_pinned_regular_file() -> None:
+    # The Location of a real 307 (observed_http_exchanges.md B), asked for at the commit.
+    commit, blob = (
+        "607a30d783dfa663caf39e06633721c8d4cfcd7e",
+        "10c66461e4c109db5a2196bff4bb59be30396ed8",
+    )
+    assert resolve_cache_url(HUB, "openai-community/gpt2", commit, "config.json", blob) == (
+        f"{HUB}/api/resolve-cache/models/openai-community/gpt2/{commit}/config.json"
+        f"?%2Fopenai-community%2Fgpt2%2Fresolve%2F{commit}%2Fconfig.json=&etag=%22{blob}%22"
+    )
+    with pytest.raises(ValueError, match="40-hex"):
+        resolve_cache_url(HUB, "gpt2", "main", "config.json", blob)
 
 
 def test_resolve_url_keeps_path_slashes_and_encodes_everything_else() -> None:

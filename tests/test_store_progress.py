@@ -39,9 +39,11 @@ def test_empty_pages_settle_at_once() -> None:
 
 def test_pages_must_follow_the_link_chain_and_keys_must_be_pending() -> None:
     progress = ListingProgress(START)
+    assert progress.expected_page == START
     with pytest.raises(ValueError, match="not the expected next page"):
         progress.add_page(page(5), ["a"], None)
     progress.add_page(START, ["a"], page(1))
+    assert progress.expected_page == page(1)
     with pytest.raises(ValueError, match="not the expected next page"):
         progress.add_page(page(2), ["b"], None)
     with pytest.raises(KeyError, match="'zz' is not pending"):

@@ -124,12 +124,12 @@ def test_checkpoints_round_trip_per_crawl_configuration(tmp_path: Path) -> None:
     path = tmp_path / "records.sqlite"
     with RecordStore(path) as store:
         assert store.checkpoint("crawl-a") is None
-        store.save_checkpoint("crawl-a", "https://hub/api/models?cursor=1")
-        store.save_checkpoint("crawl-a", "https://hub/api/models?cursor=2")
+        store.save_checkpoint("crawl-a", "https://hub/api/models?cursor=1", 1000)
+        store.save_checkpoint("crawl-a", "https://hub/api/models?cursor=2", 2000)
         store.save_checkpoint("crawl-b", "https://hub/api/models?author=x&cursor=9")
     with RecordStore(path) as store:
-        assert store.checkpoint("crawl-a") == "https://hub/api/models?cursor=2"
-        assert store.checkpoint("crawl-b") == "https://hub/api/models?author=x&cursor=9"
+        assert store.checkpoint("crawl-a") == ("https://hub/api/models?cursor=2", 2000)
+        assert store.checkpoint("crawl-b") == ("https://hub/api/models?author=x&cursor=9", 0)
         store.save_checkpoint("crawl-a", None)  # finished
         assert store.checkpoint("crawl-a") is None
         assert store.checkpoint("crawl-b") is not None
@@ -204,4 +204,4 @@ def test_sigkill_mid_commit_leaves_whole_transactions_and_resumable_state(tmp_pa
     assert replay.returncode == 0
     with RecordStore(path) as store:
         assert store.count() == max(12 * batch, rows)
-        assert store.checkpoint("crawl") == "page-12"
+        assert store.checkpoint("crawl") == ("page-12", 0)

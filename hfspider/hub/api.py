@@ -112,9 +112,13 @@ class RejectedItem:
 
 @dataclass(frozen=True)
 class ListingPage:
-    """One page of `GET /api/models`: the models, and the items that were unreadable."""
+    """One page of `GET /api/models`: the models, and the items that were unreadable.
+
+    `raw[i]` is the JSON object `models[i]` was read from (kept for output/rejected/ and for
+    requests that carry the listing item along)."""
 
     models: tuple[ModelInfo, ...]
+    raw: tuple[Mapping[str, Any], ...]
     rejected: tuple[RejectedItem, ...]
 
 
@@ -186,13 +190,15 @@ def parse_listing_page(body: bytes) -> ListingPage:
     items = load_json(body, "listing page")
     if not isinstance(items, list):
         raise HubFormatError(f"listing page is a JSON {type(items).__name__}, not an array")
-    models, rejected = [], []
+    models, raw, rejected = [], [], []
     for item in items:
         try:
             models.append(parse_model_info(item))
         except HubFormatError as exc:
             rejected.append(RejectedItem(str(exc), item))
-    return ListingPage(tuple(models), tuple(rejected))
+        else:
+            raw.append(item)
+    return ListingPage(tuple(models), tuple(raw), tuple(rejected))
 
 
 def parse_tree_entries(body: bytes) -> tuple[tuple[RepoFile, ...], tuple[str, ...]]:

@@ -89,6 +89,7 @@ PATHS_INFO_MAX_PATHS = 2000
 
 _SEGMENT = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
 REPO_ID_RE = re.compile(rf"(?:{_SEGMENT}/)?{_SEGMENT}")
+HEX40_RE = re.compile(r"[0-9a-f]{40}")
 _LINK_RE = re.compile(r'<([^<>]*)>((?:\s*;\s*(?:[^;,"]|"[^"]*")*)*)')
 _LINK_PARAM_RE = re.compile(r';\s*([A-Za-z0-9!#$&+.^_`|~-]+)\s*=\s*(?:"([^"]*)"|([^\s;,]*))')
 
@@ -172,10 +173,13 @@ class ListingQuery:
         return f"{endpoint}/api/models?{urlencode(self.params(), quote_via=quote)}"
 
 
-def model_info_url(endpoint: str, repo_id: str, revision: str, *, blobs: bool = True) -> str:
-    """`GET /api/models/{id}/revision/{rev}`: the snapshot at `revision`, with file sizes and
-    LFS sha256 when `blobs` (one request instead of a HEAD per file)."""
-    url = f"{endpoint}/api/models/{validate_repo_id(repo_id)}/revision/{_revision(revision)}"
+def model_info_url(endpoint: str, repo_id: str, revision: str | None, *, blobs: bool = True) -> str:
+    """`GET /api/models/{id}/revision/{rev}`: the snapshot at `revision` (None: the default
+    branch, as it is now), with file sizes and LFS sha256 when `blobs` (one request instead
+    of a HEAD per file)."""
+    url = f"{endpoint}/api/models/{validate_repo_id(repo_id)}"
+    if revision is not None:
+        url += f"/revision/{_revision(revision)}"
     return f"{url}?blobs=true" if blobs else url
 
 
@@ -184,6 +188,26 @@ def resolve_url(endpoint: str, repo_id: str, revision: str, path: str) -> str:
     if not isinstance(path, str) or not path:
         raise ValueError(f"file path must be a non-empty string, got {path!r}")
     return f"{endpoint}/{validate_repo_id(repo_id)}/resolve/{_revision(revision)}/{quote(path)}"
+
+
+def resolve_cache_url(endpoint: str, repo_id: str, commit: str, path: str, blob_id: str) -> str:
+    """Where `resolve_url` of a regular (non-LFS) file redirects, built directly.
+
+    Since mid-2025 the Hub answers `/{id}/resolve/{rev}/{path}` of a regular file with a 307
+    to `/api/resolve-cache/models/{id}/{commit}/{path}?%2F{id}%2Fresolve%2F{rev}%2F{path}=`
+    `&etag=%22{blob sha1}%22` (hub-api.md §5). With the commit and the blob id known from a
+    pinned model info, asking there first saves that redirect: one request per file instead
+    of two. The caller falls back to `resolve_url` if the Hub ever answers otherwise.
+    """
+    if not HEX40_RE.fullmatch(commit) or not HEX40_RE.fullmatch(blob_id):
+        raise ValueError("resolve-cache needs a 40-hex commit and blob id")
+    repo_id = validate_repo_id(repo_id)
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"file path must be a non-empty string, got {path!r}")
+    origin = quote(f"/{repo_id}/resolve/{commit}/{path}", safe="")
+    etag = quote(f'"{blob_id}"', safe="")
+    cached = f"{endpoint}/api/resolve-cache/models/{repo_id}/{commit}/{quote(path)}"
+    return f"{cached}?{origin}=&etag={etag}"
 
 
 def tree_url(

@@ -32,13 +32,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hfspider.schema import record_schema
-from hfspider.store.records import RecordStore
+from hfspider.store.records import STORE_FILE, RecordStore
 
 PARTITION_FIELD = "pipeline_tag"
 NO_PARTITION_VALUE = "none"
 DATASET_LINK = "parquet"
 VERSIONS_DIR = ".parquet-versions"
-STORE_FILE = "records.sqlite"
 DEFAULT_BATCH_ROWS = 1000
 BATCH_BYTES = 32 << 20
 PRIMITIVES = {

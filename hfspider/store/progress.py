@@ -32,9 +32,14 @@ class ListingProgress:
         self._after: str | None = start_url  # the next page to come once all are settled
         self._seen_last_page = False
 
+    @property
+    def expected_page(self) -> str | None:
+        """The listing page `add_page` takes next (None once the last page was added)."""
+        return next(reversed(self._pages.values())).next_url if self._pages else self._after
+
     def add_page(self, url: str, keys: Iterable[str], next_url: str | None) -> bool:
         """Register a page's models (call in listing order); True if the checkpoint moved."""
-        expected = next(reversed(self._pages.values())).next_url if self._pages else self._after
+        expected = self.expected_page
         if url != expected:
             raise ValueError(f"listing page {url} is not the expected next page {expected}")
         before = self.checkpoint

@@ -14,11 +14,13 @@ import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 SCHEMA_VERSION = 1
+# The store's file name inside the output directory.
+STORE_FILE = "records.sqlite"
 DDL = (
     """CREATE TABLE IF NOT EXISTS records (
     model_id TEXT NOT NULL,
@@ -40,7 +42,8 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS current_by_tag ON current (pipeline_tag, model_id)",
     """CREATE TABLE IF NOT EXISTS checkpoints (
     crawl_key TEXT PRIMARY KEY,
-    cursor_url TEXT NOT NULL
+    cursor_url TEXT NOT NULL,
+    position INTEGER NOT NULL
 )""",
 )
 # A lite record never replaces a full one of the same snapshot (it knows less).
@@ -61,6 +64,14 @@ ON CONFLICT (hub_id) DO UPDATE SET
     last_updated = excluded.last_updated
 WHERE current.last_updated IS NULL OR excluded.last_updated >= current.last_updated
 """
+
+
+class Checkpoint(NamedTuple):
+    """Where a crawl resumes: the listing page URL, and how many models the listing had
+    yielded before that page (so that a `limit` still counts from the first page)."""
+
+    url: str
+    position: int
 
 
 class RecordStore:
@@ -149,23 +160,24 @@ class RecordStore:
         )
         yield from cursor  # row by row: a big batch of 1 MiB cards would not be bounded
 
-    def checkpoint(self, crawl_key: str) -> str | None:
-        """The listing URL a crawl with this configuration resumes from, if any."""
+    def checkpoint(self, crawl_key: str) -> Checkpoint | None:
+        """Where a crawl with this configuration resumes, if anywhere."""
         row = self._db.execute(
-            "SELECT cursor_url FROM checkpoints WHERE crawl_key = ?", (crawl_key,)
+            "SELECT cursor_url, position FROM checkpoints WHERE crawl_key = ?", (crawl_key,)
         ).fetchone()
-        return row[0] if row else None
+        return Checkpoint(*row) if row else None
 
-    def save_checkpoint(self, crawl_key: str, cursor_url: str | None) -> None:
+    def save_checkpoint(self, crawl_key: str, cursor_url: str | None, position: int = 0) -> None:
         """Remember where to resume; None forgets it (the crawl finished: start afresh)."""
         with self._transaction():
             if cursor_url is None:
                 self._db.execute("DELETE FROM checkpoints WHERE crawl_key = ?", (crawl_key,))
             else:
                 self._db.execute(
-                    "INSERT INTO checkpoints (crawl_key, cursor_url) VALUES (?, ?)"
-                    " ON CONFLICT (crawl_key) DO UPDATE SET cursor_url = excluded.cursor_url",
-                    (crawl_key, cursor_url),
+                    "INSERT INTO checkpoints (crawl_key, cursor_url, position) VALUES (?, ?, ?)"
+                    " ON CONFLICT (crawl_key) DO UPDATE"
+                    " SET cursor_url = excluded.cursor_url, position = excluded.position",
+                    (crawl_key, cursor_url, position),
                 )
 
     def close(self) -> None:

@@ -30,6 +30,11 @@ def _fallback(value: Any) -> Any:
     return repr(value)
 
 
+def run_id(stage: str) -> str:
+    """A file name for one component's rejections in one run, e.g. `validate-20261130T...`."""
+    return f"{stage}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+
+
 class RejectedSink:
     """Append-only JSON Lines file of rejected inputs, created on the first rejection."""
 

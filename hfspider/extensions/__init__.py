@@ -1,0 +1,1 @@
+"""Scrapy extensions: the live progress line and the end-of-crawl summary."""

@@ -1,0 +1,33 @@
+"""The unit of work that flows through the item pipelines: one model snapshot.
+
+The published part is `record` (a dict valid against hfspider/schema/record.schema.json);
+the rest is transient working state that later pipelines need but that is never stored:
+the raw Hub answers (quoted in output/rejected/ if the record is refused) and, once files are
+fetched, their import results and the spool holding their IPFS blocks (for the CAR).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hfspider.ipfs import FileBlockstore, ImportedFile
+
+
+@dataclass
+class ModelItem:
+    record: dict[str, Any]
+    source: dict[str, Any]
+    fetched: dict[str, ImportedFile] = field(default_factory=dict)
+    blocks: FileBlockstore | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(model_id, sha): the snapshot's identity in the store."""
+        return self.record["model_id"], self.record["sha"]
+
+    def release(self) -> None:
+        """Drop the block spool (its blocks are in the CAR by now, or no longer wanted)."""
+        if self.blocks is not None:
+            self.blocks.close()
+            self.blocks = None

@@ -1,0 +1,460 @@
+"""`scrapy crawl hf_models`: every model matching the filters, one record per snapshot.
+
+Requests per model, at most: none from the listing itself (pages of 1000 with every field the
+listing can `expand`), one pinned model-info request for file sizes and hashes (`full` mode,
+new or changed snapshots only), and one resolve request for each of README.md and config.json
+when the snapshot has them. All of a model's requests are pinned to the commit `sha` the
+listing announced, so a record is one consistent snapshot.
+
+Resume: the record store (keyed by (model_id, sha)) and the listing checkpoint (the earliest
+page not fully settled) are durable, so the same command after a `kill -9` continues from
+that page and skips what is committed. A graceful stop with JOBDIR resumes from Scrapy's own
+queue and the progress saved in `spider.state`.
+
+Arguments (`-a name=value`): limit, author, search, filter (comma-separated tags, AND),
+pipeline_tag, library, sort, min_downloads, mode (full|lite).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import CloseSpider
+from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from twisted.python.failure import Failure
+
+from hfspider.hub.api import HubFormatError, ModelInfo, parse_listing_page, parse_model_info
+from hfspider.hub.card import CardLimits
+from hfspider.hub.endpoints import (
+    LISTING_SORTS,
+    ListingQuery,
+    hub_endpoint,
+    model_info_url,
+    next_page_url,
+    resolve_cache_url,
+    resolve_url,
+)
+from hfspider.hub.normalise import normalise
+from hfspider.items import ModelItem
+from hfspider.store.progress import ListingProgress
+from hfspider.store.records import STORE_FILE, RecordStore
+from hfspider.store.rejected import RejectedSink, run_id
+
+MODES = ("full", "lite")
+README = "README.md"
+CONFIG = "config.json"
+# A config.json bigger than this is not a model config; it is not fetched.
+CONFIG_MAX_BYTES = 16 << 20
+# Listing pages first come last: a model's requests go before the next page, so the number of
+# models in flight stays near one page and the checkpoint follows closely.
+MODEL_PRIORITY = 1
+LISTING_PRIORITY = 0
+# Statuses a model request handles itself (the Hub's answers for gone, gated, disabled).
+HANDLED_STATUSES = [401, 403, 404]
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    """The crawl's arguments, checked. `key` names the crawl for its checkpoint."""
+
+    query: ListingQuery
+    mode: str = "full"
+    limit: int | None = None
+    min_downloads: int | None = None
+
+    @classmethod
+    def from_arguments(cls, settings: BaseSettings, **arguments: str | None) -> CrawlOptions:
+        """From `-a` arguments (strings) over the `CRAWL_*` settings; ValueError if wrong."""
+        unknown = sorted(set(arguments) - set(ARGUMENTS))
+        if unknown:
+            raise ValueError(f"unknown arguments {unknown}; known: {', '.join(ARGUMENTS)}")
+        args = {name: value for name, value in arguments.items() if value not in (None, "")}
+        mode = args.get("mode") or settings.get("CRAWL_MODE", "full")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        sort = args.get("sort") or settings.get("CRAWL_SORT", "createdAt")
+        if sort not in LISTING_SORTS:
+            raise ValueError(f"sort must be one of {', '.join(LISTING_SORTS)}, not {sort!r}")
+        filters = tuple(tag.strip() for tag in args.get("filter", "").split(",") if tag.strip())
+        query = ListingQuery(
+            search=args.get("search"),
+            author=args.get("author"),
+            filters=filters,
+            pipeline_tag=args.get("pipeline_tag"),
+            library=args.get("library"),
+            sort=sort,
+            limit=int(settings.get("CRAWL_PAGE_SIZE", 1000)),
+        )
+        return cls(
+            query=query,
+            mode=mode,
+            limit=_positive_int(args, "limit"),
+            min_downloads=_positive_int(args, "min_downloads", minimum=0),
+        )
+
+    def key(self, first_page: str) -> str:
+        """Checkpoint key: the same listing and selection resume each other, nothing else."""
+        parts = {
+            "url": first_page,
+            "mode": self.mode,
+            "limit": self.limit,
+            "min_downloads": self.min_downloads,
+        }
+        return json.dumps(parts, sort_keys=True)
+
+
+ARGUMENTS = (
+    "limit",
+    "author",
+    "search",
+    "filter",
+    "pipeline_tag",
+    "library",
+    "sort",
+    "min_downloads",
+    "mode",
+)
+
+
+def _positive_int(args: dict[str, str], name: str, minimum: int = 1) -> int | None:
+    if name not in args:
+        return None
+    try:
+        value = int(args[name])
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {args[name]!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+class HfModelsSpider(scrapy.Spider):
+    name = "hf_models"
+
+    def __init__(self, **arguments: Any) -> None:
+        super().__init__(name=self.name)
+        self.arguments = {name: arguments.pop(name) for name in ARGUMENTS if name in arguments}
+        unknown = sorted(name for name in arguments if name not in {"_job"})
+        if unknown:
+            raise ValueError(f"unknown arguments {unknown}; known: {', '.join(ARGUMENTS)}")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> HfModelsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider._configure(crawler)
+        return spider
+
+    def _configure(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.options = CrawlOptions.from_arguments(settings, **self.arguments)
+        self.endpoint = hub_endpoint(settings.get("HUB_ENDPOINT"))
+        self.first_page = self.options.query.url(self.endpoint)
+        self.crawl_key = self.options.key(self.first_page)
+        self.card_limits = CardLimits.from_settings(settings)
+        output = Path(settings.get("OUTPUT_DIR", "output"))
+        self.store = RecordStore(output / STORE_FILE)
+        self.rejected = RejectedSink(output / "rejected", run_id=run_id("crawl"))
+        crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(self.item_error, signal=signals.item_error)
+
+    @property
+    def stats(self) -> Any:
+        return self.crawler.stats
+
+    # -- start and listing -------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        self.stats.set_value("hfspider/rejected_dir", str(self.rejected.path.parent))
+        state = getattr(self, "state", None)  # set by SpiderState when JOBDIR is used
+        if state and "progress" in state:
+            # A graceful stop with JOBDIR: Scrapy's queue holds the pending requests.
+            self._progress: ListingProgress = state["progress"]
+            self._page_start: dict[str, int] = state["page_start"]
+            self._seen: set[str] = state["seen"]
+            self.logger.info("Resuming from JOBDIR at %s", self._progress.checkpoint)
+            return
+        checkpoint = self.store.checkpoint(self.crawl_key)
+        url, position = checkpoint or (self.first_page, 0)
+        if checkpoint:
+            self.logger.info("Resuming from the checkpoint %s (model #%d)", url, position)
+            self.stats.set_value("hfspider/resumed_from_position", position)
+        self._progress = ListingProgress(url)
+        self._page_start = {url: position}
+        self._seen = set()
+        if state is not None:
+            state.update(progress=self._progress, page_start=self._page_start, seen=self._seen)
+        yield self._listing_request(url)
+
+    def _listing_request(self, url: str) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_listing,
+            errback=self.listing_failed,
+            cb_kwargs={"page": url},
+            priority=LISTING_PRIORITY,
+            dont_filter=True,
+        )
+
+    def parse_listing(self, response: Response, page: str) -> Iterator[Any]:
+        if page != self._progress.expected_page:
+            # Left over in a queue from before a crash; the checkpoint page supersedes it.
+            self.stats.inc_value("hfspider/listing/stale_pages")
+            return
+        try:
+            listing = parse_listing_page(response.body)
+        except HubFormatError as exc:
+            yield self._retry(response, str(exc), fatal=True)
+            return
+        self.stats.inc_value("hfspider/listing/pages")
+        for item in listing.rejected:
+            self.rejected.write("listing", [item.reason], item.raw)
+            self.stats.inc_value("hfspider/models/rejected")
+        next_url = next_page_url(response.headers.get("Link", b"").decode("latin-1"), page)
+        taken = self._page_start[page]
+        chosen: list[tuple[ModelInfo, Any]] = []
+        for model, raw in zip(listing.models, listing.raw, strict=True):
+            identity = model.hub_id or model.id
+            if identity in self._seen:
+                self.stats.inc_value("hfspider/models/duplicates")
+                continue
+            self._seen.add(identity)
+            if self.options.min_downloads is not None and (
+                (model.downloads or 0) < self.options.min_downloads
+            ):
+                if self.options.query.sort == "downloads":
+                    next_url = None  # sorted by downloads: everything after is smaller
+                    break
+                continue
+            if self.options.limit is not None and taken >= self.options.limit:
+                next_url = None
+                break
+            taken += 1
+            chosen.append((model, raw))
+        if next_url is not None:
+            self._page_start[next_url] = taken
+        self.stats.inc_value("hfspider/models/listed", len(chosen))
+        self._settled_if(self._progress.add_page(page, [m.id for m, _ in chosen], next_url))
+        for model, raw in chosen:
+            yield from self._model_requests(page, model, raw)
+        if next_url is not None:
+            yield self._listing_request(next_url)
+
+    def listing_failed(self, failure: Failure) -> None:
+        self.logger.error("Listing page failed for good: %s", _describe(failure))
+        raise CloseSpider("listing_failed")
+
+    # -- one model ---------------------------------------------------------------------------
+
+    def _model_requests(self, page: str, model: ModelInfo, raw: Any) -> Iterator[Any]:
+        if model.sha is None:
+            self._give_up(page, model.id, raw, ["the listing gave no commit sha for this model"])
+            return
+        if self.store.has(model.id, model.sha, self.options.mode):
+            self.stats.inc_value("hfspider/models/unchanged")
+            self._settle(page, model.id)
+            return
+        context = {"page": page, "key": model.id, "listing": raw, "sha": model.sha}
+        if self.options.mode == "lite":
+            yield self._item(context, model, None, None, None, [])
+            return
+        yield self._model_request(model_info_url(self.endpoint, model.id, model.sha), context)
+
+    def _model_request(self, url: str, context: dict[str, Any], **kwargs: Any) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_info,
+            errback=self.model_failed,
+            cb_kwargs={"context": context},
+            meta={"handle_httpstatus_list": HANDLED_STATUSES},
+            priority=MODEL_PRIORITY,
+            **kwargs,
+        )
+
+    def parse_info(self, response: Response, context: dict[str, Any]) -> Iterator[Any]:
+        listed = parse_model_info(context["listing"])
+        error = response.headers.get("X-Error-Code", b"").decode("latin-1")
+        if response.status == 404 and error == "RevisionNotFound" and "repinned" not in context:
+            # Changed between listing and detail (a force-push): take the snapshot as it is now.
+            self.stats.inc_value("hfspider/models/repinned")
+            context = {**context, "repinned": True}
+            yield self._model_request(model_info_url(self.endpoint, listed.id, None), context)
+            return
+        if response.status in (401, 404):
+            reason = f"model info: HTTP {response.status} {error or _error_text(response)}"
+            self._give_up(context["page"], context["key"], context["listing"], [reason])
+            return
+        if response.status == 403:
+            # Disabled (or otherwise refused): the listing is all the Hub will say.
+            warning = f"model info refused: HTTP 403 {_error_text(response)}"
+            yield self._item(context, listed, None, None, None, [warning])
+            return
+        try:
+            info = parse_model_info(response.body)
+        except HubFormatError as exc:
+            yield self._retry(response, str(exc))
+            return
+        context = {**context, "info": response.body, "sha": info.sha or context["sha"]}
+        yield from self._next_file(context, info, {})
+
+    def _next_file(
+        self, context: dict[str, Any], info: ModelInfo, fetched: dict[str, Any]
+    ) -> Iterator[Any]:
+        """Request README.md, then config.json (when the snapshot has them), then the item."""
+        files = {entry.path: entry for entry in info.siblings or ()}
+        for path in (README, CONFIG):
+            if path in fetched or path not in files:
+                continue
+            entry = files[path]
+            headers = {}
+            if path == CONFIG and entry.size is not None and entry.size > CONFIG_MAX_BYTES:
+                fetched[path] = {"warning": f"{CONFIG} is {entry.size} bytes; not fetched"}
+                continue
+            if (
+                path == README
+                and entry.size is not None
+                and entry.size > self.card_limits.max_bytes
+            ):
+                headers["Range"] = f"bytes=0-{self.card_limits.max_bytes - 1}"
+            if entry.blob_id and not entry.lfs and not context.get("via_resolve"):
+                url = resolve_cache_url(self.endpoint, info.id, context["sha"], path, entry.blob_id)
+            else:
+                url = resolve_url(self.endpoint, info.id, context["sha"], path)
+            yield scrapy.Request(
+                url,
+                callback=self.parse_file,
+                errback=self.model_failed,
+                headers=headers,
+                cb_kwargs={"context": context, "path": path, "fetched": fetched},
+                meta={"handle_httpstatus_list": HANDLED_STATUSES},
+                priority=MODEL_PRIORITY,
+            )
+            return
+        warnings = [entry["warning"] for entry in fetched.values() if "warning" in entry]
+        readme = fetched.get(README, {}).get("body")
+        config = fetched.get(CONFIG, {}).get("body")
+        listed = parse_model_info(context["listing"])
+        yield self._item(context, listed, info, readme, config, warnings)
+
+    def parse_file(
+        self, response: Response, context: dict[str, Any], path: str, fetched: dict[str, Any]
+    ) -> Iterator[Any]:
+        info = parse_model_info(context["info"])
+        error = response.headers.get("X-Error-Code", b"").decode("latin-1")
+        if response.status == 404 and not error and not context.get("via_resolve"):
+            # The resolve-cache shortcut was not understood: ask the documented way.
+            self.stats.inc_value("hfspider/files/resolve_fallback")
+            yield from self._next_file({**context, "via_resolve": True}, info, fetched)
+            return
+        if response.status in (200, 206):
+            fetched = {**fetched, path: {"body": response.body}}
+        else:
+            reason = f"{path} not readable: HTTP {response.status} {error or _error_text(response)}"
+            fetched = {**fetched, path: {"warning": reason}}
+        yield from self._next_file(context, info, fetched)
+
+    def model_failed(self, failure: Failure) -> None:
+        context = failure.request.cb_kwargs["context"]
+        reason = f"{failure.request.url}: {_describe(failure)}"
+        self._give_up(context["page"], context["key"], context["listing"], [reason])
+
+    def _item(
+        self,
+        context: dict[str, Any],
+        listed: ModelInfo,
+        info: ModelInfo | None,
+        readme: bytes | None,
+        config: bytes | None,
+        warnings: list[str],
+    ) -> ModelItem:
+        record = normalise(
+            listed,
+            info,
+            readme,
+            config,
+            crawled_at=dt.datetime.now(dt.UTC),
+            limits=self.card_limits,
+        )
+        record["warnings"] = [*warnings, *record["warnings"]]
+        source = {
+            "page": context["page"],
+            "key": context["key"],
+            "listing": context["listing"],
+            "info": context.get("info"),
+        }
+        return ModelItem(record=record, source=source)
+
+    def _retry(self, response: Response, reason: str, fatal: bool = False) -> Any:
+        """Ask again for a malformed answer; after RETRY_TIMES, give the model up (or stop,
+        for a listing page: without it there is no next page)."""
+        self.logger.warning("Malformed answer from %s: %s", response.url, reason)
+        retry = get_retry_request(response.request, spider=self, reason="malformed_answer")
+        if retry is not None:
+            return retry
+        if fatal:
+            raise CloseSpider("listing_failed")
+        context = response.request.cb_kwargs["context"]
+        self._give_up(context["page"], context["key"], context["listing"], [reason])
+        return None
+
+    # -- settlement: a model is done once it is committed, rejected or given up --------------
+
+    def _give_up(self, page: str, key: str, raw: Any, reasons: list[str]) -> None:
+        self.rejected.write("fetch", reasons, raw, model_id=key)
+        self.stats.inc_value("hfspider/models/failed")
+        self.logger.warning("Model %s not crawled: %s", key, "; ".join(reasons))
+        self._settle(page, key)
+
+    def item_scraped(self, item: Any) -> None:
+        if isinstance(item, ModelItem):
+            self._settle(item.source["page"], item.source["key"])
+
+    def item_dropped(self, item: Any, exception: BaseException) -> None:
+        if isinstance(item, ModelItem):
+            self._settle(item.source["page"], item.source["key"])
+
+    def item_error(self, item: Any, failure: Failure) -> None:
+        if isinstance(item, ModelItem):
+            model_id = item.record.get("model_id")
+            self.rejected.write("pipeline", [_describe(failure)], item.source, model_id=model_id)
+            self.stats.inc_value("hfspider/models/failed")
+            self._settle(item.source["page"], item.source["key"])
+
+    def _settle(self, page: str, key: str) -> None:
+        try:
+            moved = self._progress.settle(page, key)
+        except KeyError:
+            return  # a request left over from before a crash: its page is redone anyway
+        self._settled_if(moved)
+
+    def _settled_if(self, moved: bool) -> None:
+        """Persist the checkpoint when it moved (None: the listing is done, forget it)."""
+        if moved:
+            url = self._progress.checkpoint
+            self.store.save_checkpoint(self.crawl_key, url, self._page_start.get(url or "", 0))
+
+    def closed(self, reason: str) -> None:
+        self.store.close()
+        self.rejected.close()
+
+
+def _error_text(response: Response) -> str:
+    return response.headers.get("X-Error-Message", b"").decode("utf-8", "replace")[:200]
+
+
+def _describe(failure: Failure) -> str:
+    value = failure.value
+    response = getattr(value, "response", None)
+    if response is not None:
+        return f"HTTP {response.status} {_error_text(response)}".strip()
+    return f"{type(value).__name__}: {value}"[:500]
