@@ -20,13 +20,13 @@ import pytest
 
 from hfspider.ipfs import (
     PRESETS,
-    CrawlRoot,
     FileBlockstore,
     FileImporter,
     ImportParams,
     Link,
     MemoryBlockstore,
     ModelSnapshot,
+    build_crawl_root,
     build_directory,
     build_snapshot,
     cid_bytes,
@@ -35,6 +35,7 @@ from hfspider.ipfs import (
     export_car,
     import_bytes,
     write_car_file,
+    write_crawl_root_car,
 )
 from hfspider.ipfs.snapshot import DERIVED_FIELDS, METADATA_NAME, metadata_json
 from tests.fixtures.ipfs_data import chacha20, hamt_dir_names, synthetic_model, vector
@@ -182,9 +183,10 @@ def test_model_snapshot_against_kubo(kubo: KuboDaemon, tmp_path: Path) -> None:
         == contents["tokenizer/vocab.txt"]
     )
 
-    root = CrawlRoot(params)
-    root.add(snapshot)
-    root_cid, _ = root.write_car(tmp_path / "root.car")
+    root_store = MemoryBlockstore()
+    root = build_crawl_root([(snapshot.model_id, snapshot.directory)], params, root_store)
+    write_crawl_root_car(tmp_path / "root.car", root, root_store)
+    root_cid = cid_str(root.cid)
     kubo.rpc("dag/import", body=_one_file((tmp_path / "root.car").read_bytes()), content_type=_FORM)
     listed = kubo.rpc("cat", f"{root_cid}/acme/kubo-check/config.json")
     assert listed == contents["config.json"]

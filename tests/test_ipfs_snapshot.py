@@ -10,15 +10,16 @@ import pytest
 
 from hfspider.ipfs import (
     PRESETS,
-    CrawlRoot,
     MemoryBlockstore,
     SnapshotError,
+    build_crawl_root,
     build_snapshot,
     cid_bytes,
     cid_str,
     dagcbor,
     read_car,
     verify_car,
+    write_crawl_root_car,
 )
 from hfspider.ipfs.cid import DAG_CBOR, block_cid
 from hfspider.ipfs.dagpb import decode_node
@@ -135,37 +136,36 @@ def test_files_must_be_in_the_store() -> None:
 
 def test_crawl_root_by_author_and_name(tmp_path: Path) -> None:
     store = MemoryBlockstore()
-    root = CrawlRoot(PARAMS)
     snapshots = []
     for model_id in ("acme/one", "acme/two", "other/three"):
         record, files, _ = synthetic_model(model_id, PARAMS, store)
         snapshots.append(build_snapshot(record, files, PARAMS, store))
-        root.add(snapshots[-1])
-    root.add(snapshots[0])  # the same snapshot again is harmless
-    assert len(root) == 3
-    root_cid, summary = root.write_car(tmp_path / "root.car")
-    top = listing(root.store, cid_bytes(root_cid))
+    models = [(s.model_id, s.directory) for s in snapshots]
+    models.insert(1, models[0])  # the same snapshot again is harmless
+    root_store = MemoryBlockstore()
+    root = build_crawl_root(models, PARAMS, root_store)
+    summary = write_crawl_root_car(tmp_path / "root.car", root, root_store)
+    top = listing(root_store, root.cid)
     assert sorted(top) == ["acme", "other"]
-    assert listing(root.store, top["acme"]) == {
+    assert listing(root_store, top["acme"]) == {
         "one": snapshots[0].directory.cid,
         "two": snapshots[1].directory.cid,
     }
     with open(tmp_path / "root.car", "rb") as car:
         roots, blocks = read_car(car)
         written = [cid for cid, _ in blocks]
-    assert roots == [cid_bytes(root_cid)] and summary.blocks == len(written) == 3
+    assert roots == [root.cid] and summary.blocks == len(written) == 3
     assert not {s.directory.cid for s in snapshots} & set(written)
 
 
 def test_crawl_root_shards_when_large() -> None:
     params = dataclasses.replace(PARAMS, hamt_threshold=2000)
-    root = CrawlRoot(params)
     store = MemoryBlockstore()
     record, files, _ = synthetic_model("acme/base", params, store)
     base = build_snapshot(record, files, params, store)
-    for index in range(60):
-        root.add(dataclasses.replace(base, model_id=f"author{index:03d}/model"))
-    _, data = decode_node(root.store.get(root.build().cid))
+    models = [(f"author{index:03d}/model", base.directory) for index in range(60)]
+    root_store = MemoryBlockstore()
+    _, data = decode_node(root_store.get(build_crawl_root(models, params, root_store).cid))
     assert data is not None and data[1] == HAMT_SHARD
 
 
@@ -175,13 +175,17 @@ def test_crawl_root_refuses_odd_model_ids(model_id: str) -> None:
     record, files, _ = synthetic_model("acme/base", PARAMS, store)
     snapshot = build_snapshot(record, files, PARAMS, store)
     with pytest.raises(SnapshotError, match="author/name"):
-        CrawlRoot(PARAMS).add(dataclasses.replace(snapshot, model_id=model_id))
+        build_crawl_root([(model_id, snapshot.directory)], PARAMS, MemoryBlockstore())
 
 
-def test_crawl_root_refuses_two_snapshots_of_a_model() -> None:
+def test_crawl_root_refuses_two_snapshots_of_a_model_and_unsorted_input() -> None:
     store = MemoryBlockstore()
-    root = CrawlRoot(PARAMS)
     record, files, _ = synthetic_model("acme/m", PARAMS, store)
-    root.add(build_snapshot(record, files, PARAMS, store))
+    first = build_snapshot(record, files, PARAMS, store)
+    second = build_snapshot({**record, "likes": 99}, files, PARAMS, store)
+    models = [("acme/m", first.directory), ("acme/m", second.directory)]
     with pytest.raises(SnapshotError, match="two different snapshots"):
-        root.add(build_snapshot({**record, "likes": 99}, files, PARAMS, store))
+        build_crawl_root(models, PARAMS, MemoryBlockstore())
+    unsorted = [("a/x", first.directory), ("b/x", first.directory), ("a/y", first.directory)]
+    with pytest.raises(ValueError, match="not sorted"):
+        build_crawl_root(unsorted, PARAMS, MemoryBlockstore())

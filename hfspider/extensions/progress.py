@@ -12,7 +12,6 @@ from typing import Any
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 from twisted.internet import task
 
@@ -95,8 +94,6 @@ class CrawlProgress:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlProgress:
         interval = crawler.settings.getfloat("PROGRESS_INTERVAL", 10.0)
-        if interval <= 0:
-            raise NotConfigured
         extension = cls(crawler.stats, interval)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
@@ -106,8 +103,9 @@ class CrawlProgress:
         self.started = time.monotonic()
         options = getattr(spider, "options", None)
         self.limit = getattr(options, "limit", None)
-        self._task = task.LoopingCall(self.log_progress)
-        self._task.start(self.interval, now=False)
+        if self.interval > 0:
+            self._task = task.LoopingCall(self.log_progress)
+            self._task.start(self.interval, now=False)
 
     def log_progress(self) -> None:
         elapsed = time.monotonic() - self.started

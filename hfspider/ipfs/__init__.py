@@ -17,14 +17,19 @@ from hfspider.ipfs.params import (
     params_from_settings,
     preset,
 )
-from hfspider.ipfs.snapshot import CrawlRoot, ModelSnapshot, SnapshotError, build_snapshot
+from hfspider.ipfs.snapshot import (
+    ModelSnapshot,
+    SnapshotError,
+    build_crawl_root,
+    build_snapshot,
+    write_crawl_root_car,
+)
 
 __all__ = [
     "DEFAULT_PROFILE",
     "PRESETS",
     "BlockSink",
     "CarError",
-    "CrawlRoot",
     "DiscardSink",
     "FileBlockstore",
     "FileImporter",
@@ -34,6 +39,7 @@ __all__ = [
     "MemoryBlockstore",
     "ModelSnapshot",
     "SnapshotError",
+    "build_crawl_root",
     "build_directory",
     "build_snapshot",
     "build_tree",
@@ -49,4 +55,5 @@ __all__ = [
     "symlink",
     "verify_car",
     "write_car_file",
+    "write_crawl_root_car",
 ]

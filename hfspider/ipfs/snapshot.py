@@ -15,12 +15,13 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from hfspider.ipfs import dagcbor
-from hfspider.ipfs.blockstore import Blockstore, MemoryBlockstore
+from hfspider.ipfs.blockstore import BlockSink, Blockstore
 from hfspider.ipfs.car import CarSummary, write_car_file
 from hfspider.ipfs.cid import DAG_CBOR, cid_bytes, cid_str
 from hfspider.ipfs.directory import build_directory, build_tree
@@ -150,40 +151,49 @@ def _link(imported: ImportedFile) -> Link:
     return Link(cid_bytes(imported.cid), imported.tsize, imported.size)
 
 
-class CrawlRoot:
-    """One directory for a whole crawl: `<author>/<name>` -> that model's snapshot directory."""
+def build_crawl_root(
+    models: Iterable[tuple[str, Link]], params: ImportParams, store: BlockSink
+) -> Link:
+    """The crawl root: a directory `author/name -> model snapshot directory`, HAMT-sharded
+    where large, its own blocks (not the models') put into `store`.
 
-    def __init__(self, params: ImportParams, store: Blockstore | None = None) -> None:
-        self.params = params
-        self.store = store if store is not None else MemoryBlockstore()
-        self._models: dict[str, dict[str, Link]] = {}
+    `models` are (model_id, directory link) pairs sorted by model_id: one author directory is
+    built at a time, so memory stays bounded by the largest author and the number of authors,
+    whatever the number of models.
+    """
+    authors: dict[str, Link] = {}
+    for author, group in groupby(models, key=lambda model: _author_name(model[0])[0]):
+        if author in authors:
+            raise ValueError(f"models are not sorted by id (author {author!r} seen twice)")
+        names: dict[str, Link] = {}
+        for model_id, link in group:
+            name = _author_name(model_id)[1]
+            if names.get(name, link) != link:
+                raise SnapshotError(model_id, "two different snapshots in one crawl root")
+            names[name] = link
+        authors[author] = build_directory(names, params, store)
+    return build_directory(authors, params, store)
 
-    def add(self, snapshot: ModelSnapshot) -> None:
-        author, sep, name = snapshot.model_id.partition("/")
-        if not (sep and author and name) or "/" in name:
-            raise SnapshotError(snapshot.model_id, "model id is not of the form author/name")
-        models = self._models.setdefault(author, {})
-        if name in models and models[name] != snapshot.directory:
-            raise SnapshotError(snapshot.model_id, "two different snapshots in one crawl root")
-        models[name] = snapshot.directory
 
-    def __len__(self) -> int:
-        return sum(len(models) for models in self._models.values())
+def _author_name(model_id: str) -> tuple[str, str]:
+    author, sep, name = model_id.partition("/")
+    if not (sep and author and name) or "/" in name:
+        raise SnapshotError(model_id, "model id is not of the form author/name")
+    return author, name
 
-    def build(self) -> Link:
-        """The root directory; its own blocks (not the models') go into `self.store`."""
-        authors = {
-            author: build_directory(models, self.params, self.store)
-            for author, models in self._models.items()
-        }
-        return build_directory(authors, self.params, self.store)
 
-    def write_car(self, path: str | os.PathLike[str]) -> tuple[str, CarSummary]:
-        """The crawl root's CAR: only its own blocks; model directories are in their CARs.
+class OnlyIn:
+    """`stop_at` for the crawl root's CAR: everything not in `store` (the model snapshots,
+    which are in their own CARs) is left out."""
 
-        Import the model CARs first: pinning this root needs every model's blocks.
-        """
-        root = self.build()
-        models = {link.cid for models in self._models.values() for link in models.values()}
-        summary = write_car_file(path, [root.cid], self.store, stop_at=models)
-        return cid_str(root.cid), summary
+    def __init__(self, store: Blockstore) -> None:
+        self.store = store
+
+    def __contains__(self, cid: object) -> bool:
+        return cid not in self.store
+
+
+def write_crawl_root_car(path: str | os.PathLike[str], root: Link, store: Blockstore) -> CarSummary:
+    """The crawl root's CAR: only its own blocks. Import the model CARs first: pinning this
+    root needs every model's blocks."""
+    return write_car_file(path, [root.cid], store, stop_at=OnlyIn(store))

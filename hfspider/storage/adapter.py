@@ -82,25 +82,35 @@ class KuboStorage:
         if self.stats is not None:
             self.stats.inc_value(STATS_PREFIX + name, count)
 
-    def submit(
-        self, model_id: str, car_path: str | os.PathLike[str], roots: list[str], key: str = ""
-    ) -> bool:
-        """Verify the CAR and queue it (key: one per snapshot; default the CAR path).
-
-        Returns False when it was already queued or stored. StorageError when the CAR is
-        corrupted or its roots are not `roots`: nothing is queued then.
-        """
-        car_path = os.fspath(car_path)
+    def check(self, model_id: str, car_path: str | os.PathLike[str], roots: list[str]) -> None:
+        """Re-hash every block of the CAR and compare its roots with `roots` (no queue access,
+        so it may run in a worker thread); StorageError when the CAR is corrupted or differs."""
         try:
             with open(car_path, "rb") as car:
                 summary = verify_car(car)
         except (OSError, CarError) as exc:
             self._inc("failed")
-            raise StorageError(model_id, f"bad CAR {car_path}: {exc}") from None
+            raise StorageError(model_id, f"bad CAR {os.fspath(car_path)}: {exc}") from None
         if summary.roots != [cid_bytes(root) for root in roots]:
             self._inc("failed")
             found = [cid_str(root) for root in summary.roots]
             raise StorageError(model_id, f"CID mismatch: CAR roots {found}, expected {roots}")
+
+    def submit(
+        self,
+        model_id: str,
+        car_path: str | os.PathLike[str],
+        roots: list[str],
+        key: str = "",
+        *,
+        checked: bool = False,
+    ) -> bool:
+        """Queue a CAR (key: one per snapshot; default the CAR path), after `check` unless the
+        caller already ran it. Returns False when it was already queued or stored. Call from
+        the thread that runs `process_due` (the queue's connection is not shared)."""
+        if not checked:
+            self.check(model_id, car_path, roots)
+        car_path = os.fspath(car_path)
         added = self.queue.put(key or car_path, model_id, car_path, roots)
         if added:
             self._inc("queued")

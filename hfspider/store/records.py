@@ -160,6 +160,10 @@ class RecordStore:
         )
         yield from cursor  # row by row: a big batch of 1 MiB cards would not be bounded
 
+    def current_snapshots(self) -> Iterator[tuple[str, str]]:
+        """(model_id, sha) of every model's current snapshot, by model_id."""
+        yield from self._db.execute("SELECT model_id, sha FROM current ORDER BY model_id")
+
     def checkpoint(self, crawl_key: str) -> Checkpoint | None:
         """Where a crawl with this configuration resumes, if anywhere."""
         row = self._db.execute(

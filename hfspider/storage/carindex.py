@@ -1,0 +1,64 @@
+"""Which CAR file holds which model snapshot, and the directory link the crawl root needs.
+
+The crawl root links each model's snapshot directory by CID *and* cumulative size (Tsize),
+which the record does not carry; this small SQLite table keeps both, per (model_id, sha), so
+the root of every current snapshot can be rebuilt at the end of any crawl, including models
+stored by earlier crawls and crawls resumed after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+
+from hfspider.ipfs import Link, cid_bytes, cid_str
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS snapshots (
+    model_id   TEXT NOT NULL,
+    sha        TEXT NOT NULL,
+    dir_cid    TEXT NOT NULL,
+    dir_tsize  INTEGER NOT NULL,
+    record_cid TEXT NOT NULL,
+    car_path   TEXT NOT NULL,
+    PRIMARY KEY (model_id, sha)
+);
+"""
+
+
+class CarIndex:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def put(self, model_id: str, sha: str, directory: Link, record_cid: str, car_path: str) -> None:
+        """Remember a written CAR (the same snapshot again replaces its row)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)",
+            (model_id, sha, cid_str(directory.cid), directory.tsize, record_cid, car_path),
+        )
+
+    def directory(self, model_id: str, sha: str) -> Link | None:
+        """The snapshot directory as a parent links it, or None if no CAR was written."""
+        row = self._db.execute(
+            "SELECT dir_cid, dir_tsize FROM snapshots WHERE model_id = ? AND sha = ?",
+            (model_id, sha),
+        ).fetchone()
+        return None if row is None else Link(cid_bytes(row[0]), row[1], 0)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> CarIndex:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType
+    ) -> None:
+        self.close()
