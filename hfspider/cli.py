@@ -12,6 +12,7 @@ import sys
 # name -> (module with a main(argv) function, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "hubsim": ("hfspider.hubsim.__main__", "run the local Hub emulator (docs/hubsim.md)"),
+    "demo": ("hfspider.demo", "crawl the bundled Hub emulator: the main job, offline"),
     "export": ("hfspider.store.parquet", "write hive-partitioned Parquet from the record store"),
     "cid": ("hfspider.ipfs.cli_cid", "print the CID `ipfs add --only-hash` gives a file or tree"),
     "car": ("hfspider.ipfs.cli_car", "write a file or tree as a CAR (`ipfs dag export` layout)"),
