@@ -14,11 +14,15 @@ import subprocess
 import sys
 
 READY_PREFIX = "ready "
+# The Hub's quotas per window, but 10 s windows instead of 300 s: the crawl still paces itself
+# by the rate-limit headers, and a demo of a few hundred models takes seconds, not minutes.
+DEMO_WINDOW = 10
 
 
 def start_emulator(models: int, seed: int) -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "hfspider.hubsim", "--port", "0", "--cdn-port", "0"]
     command += ["--models", str(models), "--seed", str(seed), "--huge-files", "0"]
+    command += ["--window", str(DEMO_WINDOW)]
     emulator = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert emulator.stdout is not None
     line = emulator.stdout.readline()
@@ -40,7 +44,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     crawl_args = args.crawl_args[1:] if args.crawl_args[:1] == ["--"] else args.crawl_args
     emulator, url = start_emulator(args.models, args.seed)
-    print(f"hfspider demo: Hub emulator at {url} ({args.models} models, seed {args.seed})")
+    print(
+        f"hfspider demo: Hub emulator at {url} ({args.models} models, seed {args.seed},"
+        f" the Hub's quotas per {DEMO_WINDOW} s window)"
+    )
     env = {**os.environ, "HF_ENDPOINT": url, "SCRAPY_SETTINGS_MODULE": "hfspider.settings"}
     # A real Hub token has no business with the emulator: no env token, an empty token file.
     env.pop("HF_TOKEN", None)

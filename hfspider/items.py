@@ -14,7 +14,7 @@ from typing import Any
 from hfspider.ipfs import FileBlockstore, ImportedFile
 
 
-@dataclass
+@dataclass(repr=False)
 class ModelItem:
     record: dict[str, Any]
     source: dict[str, Any]
@@ -25,6 +25,11 @@ class ModelItem:
     def key(self) -> tuple[str, str]:
         """(model_id, sha): the snapshot's identity in the store."""
         return self.record["model_id"], self.record["sha"]
+
+    def __repr__(self) -> str:
+        # Scrapy logs items it drops or fails on: the id, not megabytes of card and files.
+        model_id, sha = self.record.get("model_id"), self.record.get("sha") or ""
+        return f"ModelItem({model_id}@{sha[:12]}, {len(self.fetched)} files fetched)"
 
     def release(self) -> None:
         """Drop the block spool (its blocks are in the CAR by now, or no longer wanted)."""

@@ -22,7 +22,7 @@ from hfspider.hubsim.content import (
     read_bytes,
 )
 from hfspider.hubsim.corpus import FEATURES, HOSTILE_KINDS, Mutation, build_corpus
-from hfspider.hubsim.repofiles import snapshot
+from hfspider.hubsim.repofiles import file_names, snapshot
 from hfspider.hubsim.wire import model_field
 
 FEATURE_CORPUS = len(FEATURES) + 40
@@ -233,3 +233,25 @@ def test_replaying_mutations_gives_the_same_state() -> None:
     assert live.get(ids[3]) is None and len(list(live.synthetic())) == 120
     with pytest.raises(KeyError):
         live.apply(Mutation("update", 1.0, model_id=ids[3]))
+
+
+def test_cached_digests_belong_to_the_exact_bytes_not_just_the_key(tmp_path: Path) -> None:
+    """An emulator run with another --huge-size must not advertise a stale sha256."""
+    key = content_key("seed", "repo", "weights.bin")
+    small, large = Keystream(key, 5 << 20), Keystream(key, 6 << 20)
+    first = DigestStore(tmp_path).digest(small)
+    second = DigestStore(tmp_path).digest(large)  # a new run, same cache dir
+    assert first.sha256 == hashlib.sha256(read_bytes(small)).hexdigest()
+    assert second.sha256 == hashlib.sha256(read_bytes(large)).hexdigest()
+    assert DigestStore(tmp_path).digest(small).sha256 == first.sha256
+
+
+def test_snapshots_of_corpora_of_other_sizes_are_not_mixed_up() -> None:
+    """The same model id and sha in corpora of other sizes may carry other features."""
+    small, large = build_corpus(len(FEATURES) + 10, 7), build_corpus(60, 7)
+    pairs = [(m, large.get(m.id)) for m in small.synthetic() if large.get(m.id) is not None]
+    differing = [(a, b) for a, b in pairs if a.sha == b.sha and a.recipe != b.recipe]
+    assert differing, "no model with the same id and sha but another recipe: test is moot"
+    for a, b in differing:
+        assert [f.path for f in snapshot(large, b).files] == file_names(large, b)
+        assert [f.path for f in snapshot(small, a).files] == file_names(small, a)

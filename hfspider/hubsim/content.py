@@ -74,6 +74,12 @@ class Keystream:
         if not len(self.header) <= self.size <= MAX_KEYSTREAM_SIZE:
             raise ValueError(f"keystream size {self.size} out of range")
 
+    @property
+    def identity(self) -> bytes:
+        """Names these exact bytes: the key alone does not (a `--huge-size` or a header of
+        another run gives other bytes under the same key)."""
+        return hashlib.sha256(self.key + self.size.to_bytes(8, "big") + self.header).digest()
+
     def chunks(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """Bytes [start, end) in pieces of at most `chunk_size`."""
         if start < len(self.header):
@@ -155,12 +161,13 @@ class DigestStore:
             return self.digest(source)
         sha256 = self._cached(source)
         if sha256 is None:
-            pending = self._pending.get(source.key)
+            identity = source.identity
+            pending = self._pending.get(identity)
             if pending is None:
                 loop = asyncio.get_running_loop()
                 pending = asyncio.ensure_future(loop.run_in_executor(None, self._compute, source))
-                self._pending[source.key] = pending
-                pending.add_done_callback(lambda _: self._pending.pop(source.key, None))
+                self._pending[identity] = pending
+                pending.add_done_callback(lambda _: self._pending.pop(identity, None))
             sha256 = await asyncio.shield(pending)
         return self._lfs_digest(source, sha256)
 
@@ -171,7 +178,7 @@ class DigestStore:
     def _cached(self, source: Keystream) -> str | None:
         if not self._loaded:
             self._load()
-        return self._sha256.get(source.key)
+        return self._sha256.get(source.identity)
 
     def _compute(self, source: Keystream) -> str:
         hasher = hashlib.sha256()
@@ -179,7 +186,7 @@ class DigestStore:
             hasher.update(chunk)
         sha256 = hasher.hexdigest()
         with self._lock:
-            self._sha256[source.key] = sha256
+            self._sha256[source.identity] = sha256
             if self._path and source.size >= DISK_CACHE_MIN_SIZE:
                 self._append(source, sha256)
         return sha256
@@ -194,14 +201,15 @@ class DigestStore:
             for line in self._path.read_text("utf-8").splitlines():
                 try:
                     entry = json.loads(line)
-                    self._sha256[bytes.fromhex(entry["key"])] = entry["sha256"]
+                    self._sha256[bytes.fromhex(entry["identity"])] = entry["sha256"]
                 except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a crash: recomputed on demand
+                    continue  # cut short by a crash, or an older format: recomputed on demand
 
     def _append(self, source: Keystream, sha256: str) -> None:
         assert self._path is not None
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"key": source.key.hex(), "size": source.size, "sha256": sha256})
+        entry = {"identity": source.identity.hex(), "size": source.size, "sha256": sha256}
+        line = json.dumps(entry)
         # One short O_APPEND write per line: concurrent emulators never interleave lines.
         fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from hfspider.hubsim.content import Blob, ByteSource, Keystream, content_key
-from hfspider.hubsim.corpus import Corpus, Model, Revision, describe
+from hfspider.hubsim.corpus import Corpus, Model, Recipe, Revision, describe
 from hfspider.hubsim.families import CHAT_FAMILIES, FAMILY_BY_NAME, Family
 
 LFS_PATTERNS = (
@@ -140,7 +140,8 @@ def file_names(corpus: Corpus, model: Model, revision: Revision | None = None) -
 def snapshot(corpus: Corpus, model: Model, revision: Revision | None = None) -> Snapshot:
     """The files of `revision` (default: head of main) of `model`, from a small LRU cache."""
     revision = revision or model.revisions[-1]
-    key = (corpus.seed, model.object_id, revision.sha)
+    # The recipe too: corpora of another size place features (hostile files...) differently.
+    key = (corpus.seed, model.object_id, revision.sha, model.recipe)
     cached = _SNAPSHOTS.get(key)
     if cached is not None:
         _SNAPSHOTS.move_to_end(key)
@@ -152,7 +153,7 @@ def snapshot(corpus: Corpus, model: Model, revision: Revision | None = None) -> 
     return cached
 
 
-_SNAPSHOTS: OrderedDict[tuple[int, str, str], Snapshot] = OrderedDict()
+_SNAPSHOTS: OrderedDict[tuple[int, str, str, Recipe | None], Snapshot] = OrderedDict()
 
 
 # -- layout ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.statscollectors import StatsCollector
 
+from hfspider.files.cache import FileCache
 from hfspider.ipfs import (
     ImportParams,
     Link,
@@ -35,7 +36,7 @@ from hfspider.ipfs import (
 )
 from hfspider.ipfs.snapshot import METADATA_NAME
 from hfspider.items import ModelItem
-from hfspider.storage import KuboStorage, StorageError
+from hfspider.storage import ImportEntry, KuboStorage, StorageError
 from hfspider.storage.carindex import CarIndex
 from hfspider.store.records import STORE_FILE, RecordStore
 from hfspider.store.rejected import RejectedSink, run_id
@@ -65,6 +66,10 @@ class IpfsPipeline:
         self.drain_timeout = drain_timeout
         self.rejected = RejectedSink(output_dir / "rejected", run_id("ipfs"))
         self.index = CarIndex(self.car_dir / INDEX_FILE)
+        # Its own handle on the files stage's cache index (pipelines close in parallel).
+        self.cache = FileCache(output_dir, 0, stats)
+        if storage is not None:
+            storage.on_stored = self._pinned
         self._pusher: asyncio.Task[None] | None = None
 
     @classmethod
@@ -102,7 +107,14 @@ class IpfsPipeline:
         finally:
             item.release()
         self.stats.inc_value(STATS_PREFIX + "cars")
+        if self.storage is None:
+            # Without a node the CAR is the IPFS copy: the local files may now be evicted.
+            self.cache.mark_stored(self.index.files(str(car_path)))
         return item
+
+    def _pinned(self, entry: ImportEntry) -> None:
+        """The node confirmed a CAR's pin: its local files may now be evicted."""
+        self.cache.mark_stored(self.index.files(entry.car_path))
 
     def _write_snapshot(self, item: ModelItem) -> tuple[Path, list[str]]:
         """Blocks, CAR and index of one snapshot (blocking I/O: runs in a worker thread)."""
@@ -121,7 +133,8 @@ class IpfsPipeline:
         snapshot = build_snapshot(item.record, item.fetched, self.params, store)
         car_path = self.car_dir / model_id / f"{sha}.car"
         snapshot.write_car(car_path, store)
-        self.index.put(model_id, sha, snapshot.directory, snapshot.cid, str(car_path))
+        local = [e["local_path"] for e in item.record["files"] if e["filename"] in item.fetched]
+        self.index.put(model_id, sha, snapshot.directory, snapshot.cid, str(car_path), local)
         item.record = snapshot.record
         return car_path, [cid_str(root) for root in snapshot.roots]
 
@@ -151,6 +164,7 @@ class IpfsPipeline:
                 )
             await self.storage.close()
         self.index.close()
+        self.cache.close()
         self.rejected.close()
 
     def _write_root(self) -> tuple[Path, list[str], str] | None:

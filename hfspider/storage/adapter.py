@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,10 @@ class KuboStorage:
         retry_delay: float = 1.0,
         max_retry_delay: float = 300.0,
         max_attempts: int = 10,
+        on_stored: Callable[[ImportEntry], None] | None = None,
     ) -> None:
         self.client = client
+        self.on_stored = on_stored
         self.queue = queue
         self.stats = stats
         self.retry_delay = retry_delay
@@ -138,6 +141,8 @@ class KuboStorage:
             if self.queue.mark_stored(entry.key):
                 stored += 1
                 self._inc("stored")
+                if self.on_stored is not None:
+                    self.on_stored(entry)
         return stored
 
     async def _store(self, entry: ImportEntry) -> None:

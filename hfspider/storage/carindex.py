@@ -1,4 +1,5 @@
-"""Which CAR file holds which model snapshot, and the directory link the crawl root needs.
+"""Which CAR file holds which model snapshot, the directory link the crawl root needs, and
+the local files the CAR holds (the file cache may evict them once the CAR is stored).
 
 The crawl root links each model's snapshot directory by CID *and* cumulative size (Tsize),
 which the record does not carry; this small SQLite table keeps both, per (model_id, sha), so
@@ -8,6 +9,7 @@ stored by earlier crawls and crawls resumed after a crash.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -23,6 +25,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     dir_tsize  INTEGER NOT NULL,
     record_cid TEXT NOT NULL,
     car_path   TEXT NOT NULL,
+    files      TEXT NOT NULL,
     PRIMARY KEY (model_id, sha)
 );
 """
@@ -37,12 +40,29 @@ class CarIndex:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
 
-    def put(self, model_id: str, sha: str, directory: Link, record_cid: str, car_path: str) -> None:
-        """Remember a written CAR (the same snapshot again replaces its row)."""
+    def put(
+        self,
+        model_id: str,
+        sha: str,
+        directory: Link,
+        record_cid: str,
+        car_path: str,
+        files: list[str],
+    ) -> None:
+        """Remember a written CAR and the local files in it (the same snapshot again replaces
+        its row)."""
+        row = (model_id, sha, cid_str(directory.cid), directory.tsize, record_cid, car_path)
         self._db.execute(
-            "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)",
-            (model_id, sha, cid_str(directory.cid), directory.tsize, record_cid, car_path),
+            "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*row, json.dumps(files)),
         )
+
+    def files(self, car_path: str) -> list[str]:
+        """The local files (relative to OUTPUT_DIR) whose bytes the CAR at `car_path` holds."""
+        row = self._db.execute(
+            "SELECT files FROM snapshots WHERE car_path = ?", (car_path,)
+        ).fetchone()
+        return [] if row is None else json.loads(row[0])
 
     def directory(self, model_id: str, sha: str) -> Link | None:
         """The snapshot directory as a parent links it, or None if no CAR was written."""

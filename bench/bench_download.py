@@ -1,0 +1,287 @@
+"""Downloading a 4 GB LFS file from the Hub emulator: hfspider against a plain aiohttp stream.
+
+Contenders, each in its own process (so its peak RSS is its own), the same file from the same
+emulator, runs interleaved, best of RUNS by wall time:
+
+* plain: aiohttp GET of the resolve URL (aiohttp follows the redirect to the CDN), the body
+  written to disk with os.write, chunk by chunk; nothing else.
+* downloader: `hfspider.files.download.Downloader.fetch` alone: redirects by hand with the
+  limiter and the token rule, a `.part` file, sha256 + UnixFS CID in the same pass (blocks
+  discarded), verification, rename.
+* pipeline: `FilesPipeline.process_item` as the crawl runs it: the downloader plus the
+  block spool (`FileBlockstore`) the IPFS stage writes the CAR from, in a Scrapy process.
+
+Figures: wall seconds and MB/s; CPU seconds of the process (user + sys, all threads) and what
+hashing + CID add on top of the plain download; peak RSS; the emulator's own CPU seconds.
+Goals (issue 5): the pipeline's peak RSS < 150 MB and >= 0.8x the plain rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIZE = 4_000_000_000
+RUNS = 3
+MODELS, SEED = 30, 7
+CONTENDERS = ("plain", "downloader", "pipeline")
+
+
+# -- the contenders (each runs in its own process: `bench_download.py run NAME ...`); each
+# imports only what it uses, so that the plain one is not charged for Scrapy's memory -------
+
+
+async def plain(url: str, out: Path) -> dict[str, Any]:
+    import aiohttp
+
+    from hfspider.files.download import CHUNK_SIZE
+
+    written = 0
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with session.get(url, headers={"Accept-Encoding": "identity"}) as answer:
+            fd = os.open(out / "plain.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            async for chunk in answer.content.iter_chunked(CHUNK_SIZE):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+                written += len(chunk)
+            os.close(fd)
+    return {"bytes": written}
+
+
+async def downloader(endpoint: str, model_id: str, sha: str, path: str, out: Path) -> dict:
+    import aiohttp
+
+    from hfspider.budget.limiter import Limiter
+    from hfspider.config import load_settings
+    from hfspider.files.download import Downloader, Target
+    from hfspider.files.paths import partial_paths
+    from hfspider.files.verify import Expected
+    from hfspider.hub.endpoints import resolve_url
+    from hfspider.ipfs import DiscardSink, preset
+
+    settings = {**load_settings(), "HUB_ENDPOINT": endpoint}
+    info = await fetch_json(f"{endpoint}/api/models/{model_id}/revision/{sha}?blobs=true")
+    (lfs,) = [s["lfs"] for s in info["siblings"] if s["rfilename"] == path]
+    part, meta = partial_paths(out, model_id, sha, path)
+    target = Target(
+        label=path,
+        url=resolve_url(endpoint, model_id, sha, path),
+        fallback_url=None,
+        expected=Expected(lfs["size"], sha256=lfs["sha256"]),
+        dest=out / "downloaded.bin",
+        part=part,
+        meta=meta,
+        size_check=lambda size: None,
+    )
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=60)
+    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
+        fetcher = Downloader(
+            session,
+            Limiter.from_settings(settings),
+            preset("unixfs-v1-2025"),
+            token=None,
+            user_agent="bench",
+            retry_times=2,
+            retry_429_times=2,
+            max_redirects=5,
+        )
+        fetched = await fetcher.fetch(target, DiscardSink())
+    return {"bytes": fetched.computed.size, "cid": fetched.computed.imported.cid}
+
+
+async def pipeline(endpoint: str, model_id: str, sha: str, path: str, out: Path) -> dict:
+    from scrapy.utils.test import get_crawler
+
+    from hfspider.config import load_settings
+    from hfspider.hub.api import parse_model_info
+    from hfspider.hub.normalise import normalise
+    from hfspider.items import ModelItem
+    from hfspider.pipelines.files import FilesPipeline
+
+    settings = {
+        **load_settings(),
+        "HUB_ENDPOINT": endpoint,
+        "OUTPUT_DIR": str(out),
+        "FILES_ALLOW": path,
+        "FILES_MAX_FILE_SIZE": 0,
+        "FILES_MAX_MODEL_SIZE": 0,
+        "LOG_LEVEL": "WARNING",
+    }
+    info = parse_model_info(
+        await fetch_json(f"{endpoint}/api/models/{model_id}/revision/{sha}?blobs=true")
+    )
+    item = ModelItem(normalise(info, info, crawled_at=dt.datetime.now(dt.UTC)), {})
+    files = FilesPipeline.from_crawler(get_crawler(settings_dict=settings))
+    await files.open_spider()
+    await files.process_item(item)
+    await files.close_spider()
+    (entry,) = [e for e in item.record["files"] if e["filename"] == path]
+    assert entry["fetch_status"] == "fetched", entry["fetch_reason"]
+    item.release()
+    return {"bytes": entry["size_bytes"], "cid": entry["cid"]}
+
+
+async def fetch_json(url: str) -> Any:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        return await answer.json()
+
+
+def run_contender(name: str, endpoint: str, model_id: str, sha: str, path: str, out: str) -> None:
+    """One timed run; prints a JSON line with seconds, CPU seconds and peak RSS."""
+    from hfspider.hub.endpoints import resolve_url
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
+    start = time.perf_counter()
+    if name == "plain":
+        work = plain(resolve_url(endpoint, model_id, sha, path), Path(out))
+    elif name == "downloader":
+        work = downloader(endpoint, model_id, sha, path, Path(out))
+    else:
+        work = pipeline(endpoint, model_id, sha, path, Path(out))
+    result = asyncio.run(work)
+    seconds = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result.update(
+        seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime - cpu_before,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+    )
+    print(json.dumps(result))
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_emulator(cache: Path) -> tuple[subprocess.Popen[bytes], str]:
+    command = [sys.executable, "-m", "hfspider.hubsim", "--models", str(MODELS)]
+    command += ["--seed", str(SEED), "--samples", "off", "--huge-size", str(SIZE)]
+    command += ["--quota", "*:*=100000000", "--cache-dir", str(cache)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
+    assert process.stdout is not None
+    line = process.stdout.readline().decode()
+    if not line.startswith("ready "):
+        process.kill()
+        raise SystemExit(f"the emulator did not start: {line!r}")
+    return process, line.split()[1]
+
+
+def huge_file() -> tuple[str, str, str, int]:
+    from hfspider.hubsim.corpus import build_corpus
+    from hfspider.hubsim.repofiles import snapshot
+
+    corpus = build_corpus(MODELS, SEED, samples=None, huge_size=SIZE)
+    for model in corpus.models.values():
+        for repo_file in snapshot(corpus, model).files:
+            if repo_file.size >= SIZE:  # a format header comes on top
+                return model.id, model.sha, repo_file.path, repo_file.size
+    raise SystemExit("no huge file in the corpus")
+
+
+def main() -> int:
+    model_id, sha, path, size = huge_file()
+    figures: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTENDERS}
+    with tempfile.TemporaryDirectory() as tmp:
+        emulator, endpoint = start_emulator(Path(tmp) / "digests")
+        try:
+            import urllib.request
+
+            from hfspider.hub.endpoints import resolve_url
+
+            request = urllib.request.Request(
+                resolve_url(endpoint, model_id, sha, path), method="HEAD"
+            )
+            urllib.request.urlopen(request).close()  # the emulator hashes the file once, now
+            for _ in range(RUNS):
+                for name in CONTENDERS:
+                    out = Path(tmp) / name
+                    out.mkdir()
+                    before = cpu_seconds(emulator.pid)
+                    done = subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "run",
+                            name,
+                            endpoint,
+                            model_id,
+                            sha,
+                            path,
+                            str(out),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
+                    result = json.loads(done.stdout.splitlines()[-1])
+                    result["server_cpu_seconds"] = cpu_seconds(emulator.pid) - before
+                    assert result["bytes"] == size, result
+                    figures[name].append(result)
+                    shutil.rmtree(out)
+        finally:
+            emulator.terminate()
+            emulator.wait()
+    best = {name: min(runs, key=lambda r: r["seconds"]) for name, runs in figures.items()}
+    cids = {best[name]["cid"] for name in ("downloader", "pipeline")}
+    assert len(cids) == 1, cids
+    plain_best = best["plain"]
+    results: dict[str, Any] = {"size_bytes": size, "runs": RUNS, "cid": cids.pop()}
+    for name, result in best.items():
+        results[name] = {
+            "seconds": result["seconds"],
+            "mb_s": size / result["seconds"] / 1e6,
+            "cpu_seconds": result["cpu_seconds"],
+            "extra_cpu_s_per_gb": (result["cpu_seconds"] - plain_best["cpu_seconds"])
+            / (size / 1e9),
+            "peak_rss_mb": result["peak_rss_mb"],
+            "server_cpu_seconds": result["server_cpu_seconds"],
+            "x_plain_rate": plain_best["seconds"] / result["seconds"],
+            "all_seconds": [r["seconds"] for r in figures[name]],
+        }
+    ours = results["pipeline"]
+    results["goals_met"] = ours["peak_rss_mb"] < 150 and ours["x_plain_rate"] >= 0.8
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "download.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(
+        "| 4 GB LFS file | s | MB/s | x plain rate | CPU s | + CPU s/GB vs plain "
+        "| peak RSS MB | emulator CPU s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in CONTENDERS:
+        r = results[name]
+        print(
+            f"| {name} | {r['seconds']:.2f} | {r['mb_s']:.0f} | {r['x_plain_rate']:.2f} "
+            f"| {r['cpu_seconds']:.2f} | {r['extra_cpu_s_per_gb']:.2f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['server_cpu_seconds']:.2f} |"
+        )
+    met = "met" if results["goals_met"] else "NOT met"
+    print(f"\ngoals (pipeline peak RSS < 150 MB, >= 0.8x plain rate): {met}")
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["run"]:
+        run_contender(*sys.argv[2:8])
+        sys.exit(0)
+    sys.exit(main())
