@@ -59,6 +59,7 @@ CONFIG_MAX_BYTES = 16 << 20
 # models in flight stays near one page and the checkpoint follows closely.
 MODEL_PRIORITY = 1
 LISTING_PRIORITY = 0
+DISABLED_WARNING = "the Hub disabled this model: listing fields only"
 # Statuses a model request handles itself (the Hub's answers for gone, gated, disabled).
 HANDLED_STATUSES = [401, 403, 404]
 
@@ -236,11 +237,11 @@ class HfModelsSpider(scrapy.Spider):
                     next_url = None  # sorted by downloads: everything after is smaller
                     break
                 continue
-            if self.options.limit is not None and taken >= self.options.limit:
-                next_url = None
-                break
             taken += 1
             chosen.append((model, raw))
+            if self.options.limit is not None and taken >= self.options.limit:
+                next_url = None  # the limit is reached: no further page is needed
+                break
         if next_url is not None:
             self._page_start[next_url] = taken
         self.stats.inc_value("hfspider/models/listed", len(chosen))
@@ -260,13 +261,17 @@ class HfModelsSpider(scrapy.Spider):
         if model.sha is None:
             self._give_up(page, model.id, raw, ["the listing gave no commit sha for this model"])
             return
-        if self.store.has(model.id, model.sha, self.options.mode):
+        # The Hub refuses a disabled model's info and files (403): the listing is all there is,
+        # so its lite record is complete and asking again would spend a request every crawl.
+        mode = "lite" if model.disabled else self.options.mode
+        if self.store.has(model.id, model.sha, mode):
             self.stats.inc_value("hfspider/models/unchanged")
             self._settle(page, model.id)
             return
         context = {"page": page, "key": model.id, "listing": raw, "sha": model.sha}
-        if self.options.mode == "lite":
-            yield self._item(context, model, None, None, None, [])
+        if mode == "lite":
+            warnings = [DISABLED_WARNING] if mode != self.options.mode else []
+            yield self._item(context, model, None, None, None, warnings)
             return
         yield self._model_request(model_info_url(self.endpoint, model.id, model.sha), context)
 
@@ -358,6 +363,10 @@ class HfModelsSpider(scrapy.Spider):
             return
         if response.status in (200, 206):
             fetched = {**fetched, path: {"body": response.body}}
+            if response.status == 206:  # the Range asked for the card size limit only
+                size = next(entry.size for entry in info.siblings or () if entry.path == path)
+                warning = f"{path} is {size} bytes; the card keeps the first {len(response.body)}"
+                fetched[path]["warning"] = warning
         else:
             reason = f"{path} not readable: HTTP {response.status} {error or _error_text(response)}"
             fetched = {**fetched, path: {"warning": reason}}
