@@ -2,8 +2,10 @@
 
 The published part is `record` (a dict valid against hfspider/schema/record.schema.json);
 the rest is transient working state that later pipelines need but that is never stored:
-the raw Hub answers (quoted in output/rejected/ if the record is refused) and, once files are
-fetched, their import results and the spool holding their IPFS blocks (for the CAR).
+`source`, the raw Hub answers (quoted in output/rejected/ if the record is refused) and under
+"bodies" the whole files the spider already read (README.md, config.json: the files stage
+verifies and reuses them instead of downloading them again), and, once files are fetched,
+their import results and the spool holding their IPFS blocks (for the CAR).
 """
 
 from __future__ import annotations

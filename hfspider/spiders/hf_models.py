@@ -349,7 +349,9 @@ class HfModelsSpider(scrapy.Spider):
         readme = fetched.get(README, {}).get("body")
         config = fetched.get(CONFIG, {}).get("body")
         listed = parse_model_info(context["listing"])
-        yield self._item(context, listed, info, readme, config, warnings)
+        # Whole files already read (not a Range-cut card): the files stage reuses them.
+        bodies = {p: e["body"] for p, e in fetched.items() if "body" in e and "warning" not in e}
+        yield self._item(context, listed, info, readme, config, warnings, bodies)
 
     def parse_file(
         self, response: Response, context: dict[str, Any], path: str, fetched: dict[str, Any]
@@ -385,6 +387,7 @@ class HfModelsSpider(scrapy.Spider):
         readme: bytes | None,
         config: bytes | None,
         warnings: list[str],
+        bodies: dict[str, bytes] | None = None,
     ) -> ModelItem:
         record = normalise(
             listed,
@@ -400,6 +403,7 @@ class HfModelsSpider(scrapy.Spider):
             "key": context["key"],
             "listing": context["listing"],
             "info": context.get("info"),
+            "bodies": bodies or {},
         }
         return ModelItem(record=record, source=source)
 
