@@ -23,6 +23,7 @@ setup(
         "multiformats>=0.3.1",
         "mmh3>=5.1",
         "jsonschema>=4.26",
+        "jsonschema-rs>=0.29",
         "pyyaml>=6.0",
         "orjson>=3.10",
         "redis>=5",

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -119,40 +120,40 @@ def broken(path: str, value: Any) -> dict[str, Any]:
     return record
 
 
-@pytest.mark.parametrize(
-    ("path", "value", "message"),
-    [
-        ("sha", None, "sha: None is not of type 'string'"),
-        ("sha", "F" * 40, "sha: 'FFFF"),
-        ("hub_id", KeyError, "(record): 'hub_id' is a required property"),
-        ("model_id", "../etc/passwd", "model_id: '../etc/passwd' does not match"),
-        ("downloads", -1, "downloads: -1 is less than the minimum of 0"),
-        ("downloads", 2**63, "downloads: 9223372036854775808 is greater than the maximum"),
-        ("likes", "3", "likes: '3' is not of type 'integer', 'null'"),
-        ("gated", False, "gated: False is not of type 'string', 'null'"),
-        ("gated", "yes", "gated: 'yes' is not one of ['no', 'auto', 'manual', None]"),
-        ("pipeline_tag", "none", "pipeline_tag: 'none' does not match"),
-        ("pipeline_tag", "../x", "pipeline_tag: '../x' does not match"),
-        ("created_at", "2024-01-01", "created_at: '2024-01-01' does not match"),
-        ("crawled_at", "2024-01-01T00:00:00+02:00", "crawled_at: '2024-01-01T00:00:00+02:00'"),
-        ("crawl_mode", "fast", "crawl_mode: 'fast' is not one of ['full', 'lite']"),
-        ("tags", ["ok", 3], "tags/1: 3 is not of type 'string'"),
-        ("files/2/lfs", "yes", "files/2/lfs: 'yes' is not of type 'boolean', 'null'"),
-        ("files/2/sha256", "xyz", "files/2/sha256: 'xyz' does not match"),
-        ("files/2/cid", "not-a-cid", "files/2/cid: 'not-a-cid' does not match"),
-        ("files/2/fetch_status", "done", "files/2/fetch_status: 'done' is not one of"),
-        ("files/0/extra", 1, "files/0: Additional properties are not allowed ('extra' was"),
-        (
-            "relationships",
-            [{"relationship_type": "fork", "target_model_id": "a/b"}],
-            "relationships/0/relationship_type: 'fork' is not one of",
-        ),
-        ("config", {"hidden_size": 1}, "config: 'architectures' is a required property"),
-        ("card_data", "text", "card_data: 'text' is not of type 'object', 'null'"),
-        ("embedding_vector", ["x"], "embedding_vector/0: 'x' is not of type 'number'"),
-        ("surprise", 1, "(record): Additional properties are not allowed ('surprise' was"),
-    ],
-)
+INVALID = [
+    ("sha", None, "sha: None is not of type 'string'"),
+    ("sha", "F" * 40, "sha: 'FFFF"),
+    ("hub_id", KeyError, "(record): 'hub_id' is a required property"),
+    ("model_id", "../etc/passwd", "model_id: '../etc/passwd' does not match"),
+    ("downloads", -1, "downloads: -1 is less than the minimum of 0"),
+    ("downloads", 2**63, "downloads: 9223372036854775808 is greater than the maximum"),
+    ("likes", "3", "likes: '3' is not of type 'integer', 'null'"),
+    ("gated", False, "gated: False is not of type 'string', 'null'"),
+    ("gated", "yes", "gated: 'yes' is not one of ['no', 'auto', 'manual', None]"),
+    ("pipeline_tag", "none", "pipeline_tag: 'none' does not match"),
+    ("pipeline_tag", "../x", "pipeline_tag: '../x' does not match"),
+    ("created_at", "2024-01-01", "created_at: '2024-01-01' does not match"),
+    ("crawled_at", "2024-01-01T00:00:00+02:00", "crawled_at: '2024-01-01T00:00:00+02:00'"),
+    ("crawl_mode", "fast", "crawl_mode: 'fast' is not one of ['full', 'lite']"),
+    ("tags", ["ok", 3], "tags/1: 3 is not of type 'string'"),
+    ("files/2/lfs", "yes", "files/2/lfs: 'yes' is not of type 'boolean', 'null'"),
+    ("files/2/sha256", "xyz", "files/2/sha256: 'xyz' does not match"),
+    ("files/2/cid", "not-a-cid", "files/2/cid: 'not-a-cid' does not match"),
+    ("files/2/fetch_status", "done", "files/2/fetch_status: 'done' is not one of"),
+    ("files/0/extra", 1, "files/0: Additional properties are not allowed ('extra' was"),
+    (
+        "relationships",
+        [{"relationship_type": "fork", "target_model_id": "a/b"}],
+        "relationships/0/relationship_type: 'fork' is not one of",
+    ),
+    ("config", {"hidden_size": 1}, "config: 'architectures' is a required property"),
+    ("card_data", "text", "card_data: 'text' is not of type 'object', 'null'"),
+    ("embedding_vector", ["x"], "embedding_vector/0: 'x' is not of type 'number'"),
+    ("surprise", 1, "(record): Additional properties are not allowed ('surprise' was"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), INVALID)
 def test_invalid_records_get_clear_messages(path: str, value: Any, message: str) -> None:
     errors = validate_record(broken(path, value))
     assert errors and any(error.startswith(message) for error in errors), errors
@@ -167,6 +168,19 @@ def test_all_errors_are_reported_at_once_and_messages_stay_short() -> None:
     assert all(len(error) <= 300 for error in errors)
     assert [error.split(":")[0] for error in errors] == ["downloads", "files/0/filename", "sha"]
     assert validate_record("not a record") == ["(record): 'not a record' is not of type 'object'"]
+
+
+def test_the_fast_and_the_reference_validator_agree() -> None:
+    """jsonschema-rs decides, jsonschema explains: both must judge every record alike."""
+    fast = jsonschema_rs.Draft202012Validator(record_schema())
+    reference = Draft202012Validator(record_schema())
+    samples = [valid_record(), "not a record", {}]
+    samples += [broken(path, value) for path, value, _ in INVALID]
+    record = valid_record()
+    record["card"] = "\u202e" + "x" * 70_000 + "\ud7ff"  # long and odd text stays valid
+    samples.append(record)
+    for sample in samples:
+        assert fast.is_valid(sample) == reference.is_valid(sample), sample
 
 
 def test_timestamp_pattern_matches_what_the_normaliser_writes() -> None:
