@@ -39,7 +39,8 @@ NO_PARTITION_VALUE = "none"
 DATASET_LINK = "parquet"
 VERSIONS_DIR = ".parquet-versions"
 DEFAULT_BATCH_ROWS = 1000
-BATCH_BYTES = 32 << 20
+# JSON bytes per row group: decoded to Python objects it takes several times more memory.
+BATCH_BYTES = 4 << 20
 PRIMITIVES = {
     "string": pa.string(),
     "integer": pa.int64(),
