@@ -5,7 +5,7 @@ the rest is transient working state that later pipelines need but that is never 
 `source`, the raw Hub answers (quoted in output/rejected/ if the record is refused) and under
 "bodies" the whole files the spider already read (README.md, config.json: the files stage
 verifies and reuses them instead of downloading them again), and, once files are fetched,
-their import results and the spool holding their IPFS blocks (for the CAR).
+their import results and the store of their IPFS blocks (for the CAR).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class ModelItem:
         return f"ModelItem({model_id}@{sha[:12]}, {len(self.fetched)} files fetched)"
 
     def release(self) -> None:
-        """Drop the block spool (its blocks are in the CAR by now, or no longer wanted)."""
+        """Drop the block store (its blocks are in the CAR by now, or no longer wanted)."""
         if self.blocks is not None:
             self.blocks.close()
             self.blocks = None

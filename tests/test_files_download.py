@@ -1,5 +1,7 @@
 """FilesPipeline and its downloader against the real Hub emulator: verified fetches, the
-emulator's faults, the token rule, the Hub's refusals, hostile names, resume and reuse.
+emulator's faults, the token rule, the Hub's refusals, hostile names, lite records, resume
+(and servers that ignore Range), reuse of files on disk and of the spider's bodies, and the
+IPFS stage writing the CAR from the verified files themselves.
 
 Every expectation comes from the emulator's ground truth (its corpus rebuilt in-process) and
 its request log, never from what the pipeline itself reports.
@@ -8,10 +10,12 @@ its request log, never from what the pipeline itself reports.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from urllib.parse import quote
 
 import pytest
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
 from hfspider.config import load_settings
@@ -29,9 +34,17 @@ from hfspider.hub.endpoints import ListingQuery
 from hfspider.hub.normalise import normalise
 from hfspider.hubsim.corpus import Corpus, Model
 from hfspider.hubsim.repofiles import snapshot
-from hfspider.ipfs import build_snapshot, cid_bytes, import_bytes, preset, sha256_cid
+from hfspider.ipfs import (
+    MemoryBlockstore,
+    build_snapshot,
+    cid_bytes,
+    import_bytes,
+    preset,
+    sha256_cid,
+)
 from hfspider.items import ModelItem
-from hfspider.pipelines.files import FilesPipeline
+from hfspider.pipelines.files import LITE_REASON, FilesPipeline
+from hfspider.pipelines.ipfs import IpfsPipeline
 from tests.fixtures.hubsim import UNLIMITED, HubSim
 
 TOKEN = "hf_filestest0123456789abcdef"
@@ -359,12 +372,11 @@ def test_the_hubs_refusals_fail_the_files_with_its_reason(
     sim = hubsim_factory(*FLAGS, models=MODELS)
     corpus = sim.truth()
     gated = find(corpus, lambda m, files: m.gated == "manual" and not m.disabled)
-    disabled = find(corpus, lambda m, files: m.disabled)
     present = find(corpus, plain)
-    items = [full_item(sim, gated.id), lite_item(sim, disabled.id), full_item(sim, present.id)]
-    regular = next(e for e in items[2].record["files"] if e["lfs"] is False)
+    items = [full_item(sim, gated.id), full_item(sim, present.id)]
+    regular = next(e for e in items[1].record["files"] if e["lfs"] is False)
     missing = dict(regular, filename="not-there.json")
-    items[2].record["files"].append(missing)
+    items[1].record["files"].append(missing)
     crawler = crawler_for(sim, tmp_path)
     run(crawler, *items)
 
@@ -378,15 +390,12 @@ def test_the_hubs_refusals_fail_the_files_with_its_reason(
         )
     asked = [e for e in file_log(sim) if quote(gated.id) in e["path"]]
     assert len(asked) == 1  # the whole repo is refused: one answer is enough
-    for entry in entries(items[1]).values():
-        assert entry["fetch_status"] == "failed"
-        assert entry["fetch_reason"] == "HTTP 403 Access to this resource is disabled."
-    files = entries(items[2])
+    files = entries(items[1])
     assert files["not-there.json"]["fetch_status"] == "failed"
     assert files["not-there.json"]["fetch_reason"] == "HTTP 404 EntryNotFound: Entry not found"
     others = [e for p, e in files.items() if p != "not-there.json"]
     assert all(e["fetch_status"] == "fetched" for e in others)
-    assert stat(crawler, "refused") == 1 + 1 + 1
+    assert stat(crawler, "refused") == 1 + 1
 
 
 def test_a_token_without_access_gets_the_hubs_403(
@@ -456,18 +465,28 @@ def test_hostile_names_are_refused_and_nothing_is_written_outside(
     assert not any("evil" in e["path"] or "ctrl" in e["path"] for e in sim.log())
 
 
-def test_lite_records_are_verified_against_the_resolve_answers(
-    hubsim_factory: Callable[..., HubSim], tmp_path: Path, token_env: None
+@pytest.mark.parametrize("kind", ["listed", "disabled"])
+def test_lite_records_fetch_nothing(
+    hubsim_factory: Callable[..., HubSim], tmp_path: Path, token_env: None, kind: str
 ) -> None:
+    """mode=lite is listing fields only: not one request per model, so no file either (a
+    disabled model's record is lite too: the Hub refuses its info)."""
     sim = hubsim_factory(*FLAGS, models=MODELS)
     corpus = sim.truth()
-    model = find(corpus, plain)
-    truth = truth_files(corpus, model)
+    model = find(corpus, plain if kind == "listed" else lambda m, files: m.disabled)
     item = lite_item(sim, model.id)
-    assert all(entry["lfs"] is None for entry in item.record["files"])
-    run(crawler_for(sim, tmp_path), item)
-    assert all(e["fetch_status"] == "fetched" for e in entries(item).values())
-    assert_verified(item, truth, tmp_path)
+    assert item.record["crawl_mode"] == "lite" and item.record["files"]
+    seen = sim.log()[-1]["seq"]
+    crawler = crawler_for(sim, tmp_path)
+    run(crawler, item)
+    assert sim.log(seen) == []
+    for entry in entries(item).values():
+        assert entry["fetch_status"] == "skipped"
+        assert entry["fetch_reason"] == LITE_REASON
+        assert entry["cid"] is None and entry["local_path"] is None
+    assert item.fetched == {} and item.blocks is None
+    assert stat(crawler, "skipped") == len(item.record["files"])
+    assert not (tmp_path / "files").exists()
 
 
 def plant_partial(
@@ -492,11 +511,11 @@ def plant_partial(
 
 
 @pytest.mark.parametrize(
-    ("meta", "lite", "first_status", "restarted"),
+    ("meta", "fault", "first_status", "restarted"),
     [
-        ({}, False, 206, 0),  # the same file: resumed where the earlier run stopped
-        ({"validator": '"another-etag"'}, False, 206, 1),  # the file changed: from zero
-        ({"total": 10**9}, True, 416, 1),  # a partial longer than the file: from zero
+        ({}, None, 206, 0),  # the same file: resumed where the earlier run stopped
+        ({"validator": '"another-etag"'}, None, 206, 1),  # the file changed: from zero
+        ({}, "ignore-range=1@cdn:1", 200, 1),  # a server that ignores Range: from that body
     ],
 )
 def test_a_partial_file_from_an_earlier_run_is_resumed_or_started_over(
@@ -504,20 +523,16 @@ def test_a_partial_file_from_an_earlier_run_is_resumed_or_started_over(
     tmp_path: Path,
     token_env: None,
     meta: dict[str, Any],
-    lite: bool,
+    fault: str | None,
     first_status: int,
     restarted: int,
 ) -> None:
-    sim = hubsim_factory(*FLAGS, models=MODELS)
+    sim = hubsim_factory(*FLAGS, *(("--fault", fault) if fault else ()), models=MODELS)
     model, path, data = lfs_target(sim.truth())
-    cut = len(data) // 2 if first_status != 416 else len(data) + 100
-    if lite:
-        meta = {**meta, "expected": {"size": None, "sha256": None, "blob_id": None}}
-        plant_partial(tmp_path, model, path, data + bytes(200), cut, **meta)
-    else:
-        plant_partial(tmp_path, model, path, data, cut, **meta)
+    cut = len(data) // 2
+    plant_partial(tmp_path, model, path, data, cut, **meta)
     crawler = crawler_for(sim, tmp_path, FILES_ALLOW=path)
-    item = lite_item(sim, model.id) if lite else full_item(sim, model.id)
+    item = full_item(sim, model.id)
     run(crawler, item)
     assert entries(item)[path]["fetch_status"] == "fetched"
     assert_verified(item, {path: data}, tmp_path)
@@ -526,8 +541,92 @@ def test_a_partial_file_from_an_earlier_run_is_resumed_or_started_over(
     assert stat(crawler, "restarted") == restarted
     if first_status == 206 and not restarted:
         assert len(cdn) == 1 and cdn[0]["bytes"] == len(data) - cut
-    else:
-        assert cdn[-1]["range"] is None and cdn[-1]["bytes"] == len(data)
+    else:  # one whole body: the Range-less retry, or the 200 that ignored the Range
+        assert cdn[-1]["bytes"] == len(data) and cdn[-1]["status"] == 200
+        assert len(cdn) == (1 if fault else 2)
+
+
+def test_a_resume_answered_with_200_starts_over_cleanly_and_verifies(
+    hubsim_factory: Callable[..., HubSim], tmp_path: Path, token_env: None
+) -> None:
+    """A body cut short, then a CDN that ignores the Range of the resume: its 200 is the
+    whole file, taken from byte zero."""
+    faults = ("--fault", "truncate=1@cdn:1", "--fault", "ignore-range=1@cdn:1")
+    sim = hubsim_factory(*FLAGS, *faults, models=MODELS)
+    model, path, data = lfs_target(sim.truth())
+    crawler = crawler_for(sim, tmp_path, FILES_ALLOW=path)
+    item = full_item(sim, model.id)
+    run(crawler, item)
+    assert entries(item)[path]["fetch_status"] == "fetched", entries(item)[path]
+    assert_verified(item, {path: data}, tmp_path)
+    cdn = [e for e in sim.log() if e["origin"] == "cdn"]
+    assert [(e["status"], e["fault"]) for e in cdn] == [(200, "truncate"), (200, "ignore-range")]
+    assert 0 < cdn[0]["bytes"] < len(data)
+    assert cdn[1]["range"] is not None and cdn[1]["bytes"] == len(data)  # the whole file again
+    assert stat(crawler, "restarted") == 1 and stat(crawler, "resumed") == 0
+    assert not any((tmp_path / "state" / "partial").iterdir())
+
+
+@pytest.mark.parametrize(("fault", "status"), [(None, 206), ("ignore-range=1@resolvers:1", 200)])
+def test_a_regular_file_resumes_on_resolve_cache_or_starts_over_on_a_200(
+    hubsim_factory: Callable[..., HubSim],
+    tmp_path: Path,
+    token_env: None,
+    fault: str | None,
+    status: int,
+) -> None:
+    sim = hubsim_factory(*FLAGS, *(("--fault", fault) if fault else ()), models=MODELS)
+    corpus = sim.truth()
+    path = "config.json"
+    model = find(corpus, lambda m, files: plain(m, files) and path in files)
+    data = truth_files(corpus, model)[path]
+    blob_id = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    cut = len(data) // 2
+    expected = {"size": len(data), "sha256": None, "blob_id": blob_id}
+    plant_partial(tmp_path, model, path, data, cut, validator=f'"{blob_id}"', expected=expected)
+    crawler = crawler_for(sim, tmp_path, FILES_ALLOW=path)
+    item = full_item(sim, model.id)
+    run(crawler, item)
+    assert entries(item)[path]["fetch_status"] == "fetched"
+    assert_verified(item, {path: data}, tmp_path)
+    (asked,) = file_log(sim)  # resolve-cache, straight away
+    assert (asked["status"], asked["range"]) == (status, f"bytes={cut}-")
+    assert asked["bytes"] == (len(data) if fault else len(data) - cut)
+    assert stat(crawler, "restarted") == (1 if fault else 0)
+    assert stat(crawler, "resumed") == (0 if fault else 1)
+
+
+def test_a_record_whose_size_the_server_contradicts_is_refused(
+    hubsim_factory: Callable[..., HubSim], tmp_path: Path, token_env: None
+) -> None:
+    """The record says 200 bytes more than the file: the planted part runs past the end
+    (416, from zero), then the server's whole file is shorter than the Hub said: failed."""
+    sim = hubsim_factory(*FLAGS, models=MODELS)
+    model, path, data = lfs_target(sim.truth())
+    item = full_item(sim, model.id)
+    entry = entries(item)[path]
+    entry["size_bytes"] = len(data) + 200
+    sha256 = hashlib.sha256(data).hexdigest()
+    plant_partial(
+        tmp_path,
+        model,
+        path,
+        data + bytes(200),
+        len(data) + 100,
+        expected={"size": len(data) + 200, "sha256": sha256, "blob_id": None},
+    )
+    crawler = crawler_for(sim, tmp_path, FILES_ALLOW=path)
+    run(crawler, item)
+    assert entry["fetch_status"] == "failed" and entry["cid"] is None
+    assert entry["fetch_reason"] == (
+        f"verification failed twice: the server sends {len(data)} bytes,"
+        f" the Hub says {len(data) + 200}"
+    )
+    cdn = [e for e in sim.log() if e["origin"] == "cdn"]
+    assert (cdn[0]["status"], cdn[0]["range"]) == (416, f"bytes={len(data) + 100}-")
+    assert stat(crawler, "restarted") == 1 and stat(crawler, "verify_failed") == 2
+    assert not (tmp_path / "files" / model.id / model.sha / path).exists()
+    assert not any((tmp_path / "state" / "partial").iterdir())
 
 
 def test_file_requests_keep_to_the_hubs_quota(
@@ -551,3 +650,125 @@ def test_file_requests_keep_to_the_hubs_quota(
     # every file request went through the crawl's limiter
     resolvers = [e for e in sim.log() if e["bucket"] == "resolvers"]
     assert crawler.stats.get_value("hfspider/ratelimit/resolvers/requests") == len(resolvers)
+
+
+# -- the spider's bodies, and the IPFS stage reading the files back ----------------------------
+
+
+def test_bodies_the_spider_read_are_verified_and_used_without_a_request(
+    hubsim_factory: Callable[..., HubSim], tmp_path: Path, token_env: None
+) -> None:
+    sim = hubsim_factory(*FLAGS, models=MODELS)
+    corpus = sim.truth()
+    wanted = ("README.md", "config.json")
+    model = find(corpus, lambda m, files: plain(m, files) and set(wanted) <= set(files))
+    truth = truth_files(corpus, model)
+    crawler = crawler_for(sim, tmp_path, FILES_ALLOW=",".join(wanted))
+    item = full_item(sim, model.id)
+    item.source["bodies"] = {path: truth[path] for path in wanted}
+    seen = sim.log()[-1]["seq"]
+    run(crawler, item)
+    assert file_log(sim, seen) == []  # not one request for either file
+    assert all(entries(item)[path]["fetch_status"] == "fetched" for path in wanted)
+    assert_verified(item, truth, tmp_path)
+    assert stat(crawler, "body_reused") == 2 and stat(crawler, "downloaded_bytes") == 0
+    assert list((tmp_path / "state" / "partial").iterdir()) == []  # written, then moved
+
+
+def test_a_body_that_does_not_verify_is_fetched_instead(
+    hubsim_factory: Callable[..., HubSim], tmp_path: Path, token_env: None
+) -> None:
+    sim = hubsim_factory(*FLAGS, models=MODELS)
+    corpus = sim.truth()
+    wanted = ("README.md", "config.json")
+    model = find(corpus, lambda m, files: plain(m, files) and set(wanted) <= set(files))
+    truth = truth_files(corpus, model)
+    crawler = crawler_for(sim, tmp_path, FILES_ALLOW=",".join(wanted))
+    item = full_item(sim, model.id)
+    card = truth["README.md"]
+    # a card cut by a Range (what the spider must not pass on, but if it did)
+    item.source["bodies"] = {
+        "README.md": card[: len(card) // 2],
+        "config.json": truth["config.json"],
+    }
+    seen = sim.log()[-1]["seq"]
+    run(crawler, item)
+    asked = file_log(sim, seen)
+    assert len(asked) == 1 and asked[0]["path"].endswith("/README.md")
+    assert_verified(item, truth, tmp_path)
+    assert stat(crawler, "body_rejected") == 1 and stat(crawler, "body_reused") == 1
+    assert stat(crawler, "downloaded_bytes") == len(card)
+
+
+async def files_then_ipfs(
+    crawler: Crawler, item: ModelItem, between: Callable[[ModelItem], None]
+) -> None:
+    """The files stage, `between(item)`, then the IPFS stage, as the crawl chains them."""
+    files = FilesPipeline.from_crawler(crawler)
+    ipfs = IpfsPipeline.from_crawler(crawler)
+    await files.open_spider()
+    ipfs.open_spider()
+    try:
+        await files.process_item(item)
+        between(item)
+        await ipfs.process_item(item)
+    finally:
+        await ipfs.close_spider()
+        await files.close_spider()
+
+
+def test_the_car_is_written_from_the_verified_files_themselves(
+    hubsim_factory: Callable[..., HubSim], tmp_path: Path, token_env: None
+) -> None:
+    sim = hubsim_factory(*FLAGS, models=MODELS)
+    corpus = sim.truth()
+    model = find(corpus, plain)
+    truth = truth_files(corpus, model)
+    crawler = crawler_for(sim, tmp_path)
+    item = full_item(sim, model.id)
+    seen: dict[str, Any] = {}
+
+    def between(item: ModelItem) -> None:
+        seen["record"] = copy.deepcopy(item.record)
+        seen["spool"] = sum(f.stat().st_size for f in (tmp_path / "state/spool").rglob("*"))
+
+    asyncio.run(files_then_ipfs(crawler, item, between))
+    assert item.fetched.keys() == truth.keys()
+    # the spool held the trees' nodes, not a second copy of the files' bytes
+    assert seen["spool"] < sum(len(data) for data in truth.values()) // 100
+    # the CAR is byte for byte the one built from the true bytes in memory
+    memory = MemoryBlockstore()
+    files = {path: import_bytes(data, PARAMS, memory) for path, data in truth.items()}
+    expected = build_snapshot(seen["record"], files, PARAMS, memory)
+    expected.write_car(tmp_path / "expected.car", memory)
+    car = tmp_path / "car" / model.id / f"{model.sha}.car"
+    assert car.read_bytes() == (tmp_path / "expected.car").read_bytes()
+    assert item.record["cid"] == expected.cid
+
+
+def test_a_file_changed_on_disk_before_the_car_rejects_the_snapshot(
+    hubsim_factory: Callable[..., HubSim], tmp_path: Path, token_env: None
+) -> None:
+    sim = hubsim_factory(*FLAGS, models=MODELS)
+    model, path, data = lfs_target(sim.truth())
+    crawler = crawler_for(sim, tmp_path, FILES_ALLOW=path)
+    item = full_item(sim, model.id)
+    landed = tmp_path / "files" / model.id / model.sha / path
+
+    def tamper(item: ModelItem) -> None:
+        assert entries(item)[path]["fetch_status"] == "fetched"
+        before = landed.stat()
+        with open(landed, "r+b") as f:  # one byte, same size, same mtime
+            f.seek(len(data) - 1)
+            f.write(bytes([data[-1] ^ 0x01]))
+        os.utime(landed, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    with pytest.raises(DropItem, match=f"^{model.id}: CAR not written: .*changed on disk"):
+        asyncio.run(files_then_ipfs(crawler, item, tamper))
+    assert not list((tmp_path / "car").rglob("*.car*"))
+    (rejected,) = [
+        json.loads(line)
+        for file in (tmp_path / "rejected").glob("*.jsonl")
+        for line in file.read_text().splitlines()
+    ]
+    assert rejected["stage"] == "ipfs" and rejected["reasons"][0].startswith(model.id)

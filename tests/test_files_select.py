@@ -102,9 +102,8 @@ def test_caps_per_file_and_per_model_in_record_order() -> None:
     assert selection.skip_reason("d", 60, 200) == (
         "60 bytes would pass FILES_MAX_MODEL_SIZE (250; 200 already selected)"
     )
-    # an unknown size (lite record) passes selection; the download checks the real one
-    assert selection.size_reason(101, 0) is not None
-    assert selection.size_reason(50, 200) is None
+    # "f", of unknown size, passes selection: the download refuses it (nothing to verify)
+    assert selection.skip_reason("f", None, 10**9) is None
 
 
 @pytest.mark.parametrize(
@@ -134,3 +133,7 @@ def test_config_requires_every_key_and_a_positive_concurrency() -> None:
         FilesConfig.from_settings({k: v for k, v in settings.items() if k != "FILES_ALLOW"})
     with pytest.raises(ValueError, match="FILES_CONCURRENCY"):
         FilesConfig.from_settings({**settings, "FILES_CONCURRENCY": "0"})
+    # the download sockets' receive buffer: bounded by default, 0 for the kernel's autotuning
+    assert FilesConfig.from_settings(settings).receive_buffer == 192 << 10
+    autotuned = FilesConfig.from_settings({**settings, "FILES_RECEIVE_BUFFER": "0"})
+    assert autotuned.receive_buffer == 0

@@ -18,7 +18,8 @@ from hfspider.files.verify import (
     body_span,
     check,
 )
-from hfspider.ipfs import MemoryBlockstore, import_bytes, preset
+from hfspider.ipfs import MemoryBlockstore, cid_bytes, import_bytes, preset
+from hfspider.ipfs.cid import RAW, block_cid
 
 PARAMS = preset("unixfs-v1-2025")
 DATA = os.urandom(3 * PARAMS.chunk_size + 12345)
@@ -49,7 +50,18 @@ def test_one_pass_gives_sha256_cid_blocks_and_git_blob_id() -> None:
     assert computed.sha256 == SHA256
     assert computed.blob_id == git_blob_id(DATA)
     assert computed.imported.cid == import_bytes(DATA, PARAMS).cid
-    assert len(store) == 5  # four raw leaves and their parent: every block reached the sink
+    # the parent node reached the sink; the four raw leaves are noted where they lie in the
+    # file, each the raw CID of exactly that slice
+    assert len(store) == 1 and cid_bytes(computed.imported.cid) in store
+    chunk = PARAMS.chunk_size
+    assert [(offset, length) for _, offset, length in computed.leaves] == [
+        (0, chunk),
+        (chunk, chunk),
+        (2 * chunk, chunk),
+        (3 * chunk, 12345),
+    ]
+    for cid, offset, length in computed.leaves:
+        assert cid == block_cid(DATA[offset : offset + length], 1, RAW)
     assert hashed(DATA, git=False)[0].finish().blob_id is None
 
 
@@ -64,15 +76,17 @@ def test_lfs_files_are_checked_on_sha256_and_size() -> None:
 
 def test_regular_files_are_checked_on_the_git_blob_id() -> None:
     computed = hashed(DATA, git=True)[0].finish()
-    check(Expected(None, blob_id=git_blob_id(DATA)), computed)
+    check(Expected(len(DATA), blob_id=git_blob_id(DATA)), computed)
     with pytest.raises(VerificationError, match="git blob sha1"):
-        check(Expected(None, blob_id=git_blob_id(DATA[:-1] + b"?")), computed)
+        check(Expected(len(DATA), blob_id=git_blob_id(DATA[:-1] + b"?")), computed)
 
 
-def test_nothing_is_accepted_without_a_hub_hash() -> None:
+def test_nothing_is_accepted_without_the_hubs_size_and_hash() -> None:
     computed = hashed(DATA, git=True)[0].finish()
-    with pytest.raises(VerificationError, match="no hash"):
-        check(Expected(len(DATA)), computed)
+    for expected in (Expected(len(DATA)), Expected(None, blob_id=git_blob_id(DATA)), Expected()):
+        assert not expected.known
+        with pytest.raises(VerificationError, match="no size and hash"):
+            check(expected, computed)
 
 
 def test_expected_values_from_a_record_entry() -> None:
@@ -82,16 +96,6 @@ def test_expected_values_from_a_record_entry() -> None:
     assert Expected.from_entry(lfs) == Expected(9, sha256="b" * 64)
     assert Expected.from_entry(regular) == Expected(9, blob_id="c" * 40)
     assert not Expected.from_entry(lite).known
-
-
-def test_lite_records_learn_the_hub_values_from_the_resolve_answer() -> None:
-    lite = Expected()
-    assert lite.with_linked(f'"{SHA256}"', str(len(DATA))) == Expected(len(DATA), sha256=SHA256)
-    assert lite.with_linked('"' + "d" * 40 + '"', None) == Expected(None, blob_id="d" * 40)
-    assert lite.with_linked('"xet-hash"', None) == lite  # not a Hub hash: still unknown
-    assert lite.with_linked(None, None) == lite
-    known = Expected(3, blob_id="e" * 40)
-    assert known.with_linked(f'"{SHA256}"', "3") == known  # the record's values win
 
 
 def test_a_200_is_the_whole_file_even_when_a_range_was_asked() -> None:

@@ -1,11 +1,14 @@
 """The streaming importer: any piece sizes, sha256 in the same pass, every block sunk once,
-bounded memory, clear errors. Expected CIDs come from vectors.json."""
+bounded memory, clear errors. Expected CIDs come from vectors.json. The block stores: spooled
+blocks, and raw leaves read back (and re-hashed) from the file they are a slice of."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import io
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -13,16 +16,19 @@ import pytest
 
 from hfspider.ipfs import (
     PRESETS,
+    BlockstoreError,
     FileBlockstore,
     FileImporter,
     ImportParams,
     MemoryBlockstore,
+    RawLeaves,
     cid_bytes,
     export_car,
     import_stream,
     preset,
     sha256_cid,
     verify_car,
+    write_car_file,
 )
 from hfspider.ipfs.car import read_car
 from hfspider.ipfs.cid import verify_block
@@ -125,6 +131,99 @@ def test_file_blockstore_spools_to_disk(tmp_path: Path) -> None:
     assert not (tmp_path / "spool").exists()
     out.seek(0)
     assert verify_car(out).blocks == 3
+
+
+def import_in_place(
+    path: Path, params: ImportParams, store: FileBlockstore, pieces: list[bytes]
+) -> bytes:
+    """Import `pieces` (the bytes of the file at `path`) as the files stage does: raw leaves
+    noted, then indexed from the file; the root CID."""
+    leaves = RawLeaves(store)
+    importer = FileImporter(params, leaves)
+    for piece in pieces:
+        importer.update(piece)
+    root = cid_bytes(importer.finish().cid)
+    store.add_file(path, leaves.leaves)
+    return root
+
+
+@pytest.mark.parametrize("profile", ["kubo", "kubo-v1", "unixfs-v1-2025"])
+@pytest.mark.parametrize("size", [0, 1000, 1048576, 3 * 1048576 + 12345])
+def test_raw_leaves_read_back_from_the_file_give_the_same_car(
+    tmp_path: Path, profile: str, size: int
+) -> None:
+    params = PRESETS[profile]
+    data = b"".join(chacha20(f"in-place-{size}", size))
+    path = tmp_path / "file.bin"
+    path.write_bytes(data)
+    memory = MemoryBlockstore()
+    reference = cid_bytes(import_stream(io.BytesIO(data), params, memory).cid)
+    expected = io.BytesIO()
+    export_car(expected, [reference], memory)
+
+    with FileBlockstore(tmp_path / "spool") as store:
+        root = import_in_place(path, params, store, odd_pieces(data))
+        assert root == reference
+        out = io.BytesIO()
+        export_car(out, [root], store)
+        spooled = (tmp_path / "spool").stat().st_size
+    assert out.getvalue() == expected.getvalue()
+    if params.raw_leaves:  # only the tree's nodes were spooled: no copy of the bytes
+        assert spooled < 4096
+    else:  # dag-pb leaves wrap the bytes: they are spooled
+        assert spooled > size
+
+
+@pytest.mark.parametrize(
+    "damage", ["flipped byte, same size and mtime", "truncated", "deleted", "replaced"]
+)
+def test_a_file_changed_after_its_import_is_an_error_never_a_wrong_block(
+    tmp_path: Path, damage: str
+) -> None:
+    params = PRESETS["unixfs-v1-2025"]
+    data = b"".join(chacha20("changed", 3 * params.chunk_size))
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(data)
+    with FileBlockstore(tmp_path / "spool") as store:
+        root = import_in_place(path, params, store, [data])
+        stat = path.stat()
+        if damage.startswith("flipped"):
+            with open(path, "r+b") as f:
+                f.seek(len(data) // 2)
+                f.write(bytes([data[len(data) // 2] ^ 1]))
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        elif damage == "truncated":
+            os.truncate(path, len(data) - 10)
+        elif damage == "deleted":
+            path.unlink()
+        else:
+            path.with_name("new").write_bytes(data[::-1])
+            os.replace(path.with_name("new"), path)
+        with pytest.raises(BlockstoreError, match="model.safetensors"):
+            write_car_file(tmp_path / "out.car", [root], store)
+    assert not (tmp_path / "out.car").exists()
+    assert not (tmp_path / "out.car.part").exists()
+
+
+def test_a_file_is_read_back_with_one_descriptor_and_the_store_is_thread_safe(
+    tmp_path: Path,
+) -> None:
+    params = PRESETS["kubo-v1"]
+    data = b"".join(chacha20("threads", 2_000_000))
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    with FileBlockstore(tmp_path / "spool") as store:
+        root = import_in_place(path, params, store, [data])
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            outs = list(pool.map(lambda _: export_to_bytes(root, store), range(4)))
+        assert len(set(outs)) == 1
+        assert verify_car(io.BytesIO(outs[0])).blocks == len(store)
+
+
+def export_to_bytes(root: bytes, store: FileBlockstore) -> bytes:
+    out = io.BytesIO()
+    export_car(out, [root], store)
+    return out.getvalue()
 
 
 def test_sha256_cid_is_the_raw_cid_of_a_single_chunk_file() -> None:

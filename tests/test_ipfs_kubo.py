@@ -26,6 +26,7 @@ from hfspider.ipfs import (
     Link,
     MemoryBlockstore,
     ModelSnapshot,
+    RawLeaves,
     build_crawl_root,
     build_directory,
     build_snapshot,
@@ -89,10 +90,14 @@ def test_dag_import_of_our_car_pins_and_cats(
 ) -> None:
     params = PRESETS[profile]
     data = b"".join(chacha20(f"car-{profile}-{size}", size))
+    # as the files stage does it: raw leaves are read back from the file when the CAR is made
+    (tmp_path / "f.bin").write_bytes(data)
     with FileBlockstore(tmp_path / "spool") as store:
-        importer = FileImporter(params, store, sha256=True)
+        leaves = RawLeaves(store)
+        importer = FileImporter(params, leaves, sha256=True)
         importer.update(data)
         imported = importer.finish()
+        store.add_file(tmp_path / "f.bin", leaves.leaves)
         write_car_file(tmp_path / "f.car", [cid_bytes(imported.cid)], store)
     car = (tmp_path / "f.car").read_bytes()
     answer = kubo.rpc("dag/import", body=_one_file(car), content_type=_FORM, stats="true")

@@ -65,6 +65,7 @@ class FilesConfig:
     max_model_size: int
     cache_max_size: int
     concurrency: int
+    receive_buffer: int
 
     @classmethod
     def from_settings(cls, settings: Any) -> FilesConfig:
@@ -86,4 +87,5 @@ class FilesConfig:
             max_model_size=parse_size(get("MAX_MODEL_SIZE"), "FILES_MAX_MODEL_SIZE"),
             cache_max_size=parse_size(get("CACHE_MAX_SIZE"), "FILES_CACHE_MAX_SIZE"),
             concurrency=concurrency,
+            receive_buffer=parse_size(get("RECEIVE_BUFFER"), "FILES_RECEIVE_BUFFER"),
         )

@@ -6,9 +6,12 @@ One `Downloader.fetch(target, sink)` call:
   CDN on another host), sending the token only to the Hub's origin (`is_hub_origin`), and
   spending one `resolvers` grant of the shared limiter per Hub request (the CDN is not
   counted by the Hub, so it gets none);
-* streams the body in chunks into `state/partial/<key>.part` while the sha256, the UnixFS
-  CID (blocks into `sink`) and, for regular files, the git blob sha1 are computed: memory is
-  a few chunks whatever the file size;
+* writes each piece of the body to `state/partial/<key>.part` as soon as it arrives, and
+  hands it to a thread of its own (`Hasher`) that computes the sha256, the UnixFS CID
+  (blocks into `sink`, raw leaves noted rather than copied) and, for regular files, the git
+  blob sha1, a few chunks behind the network at most: memory is a few chunks whatever the
+  file size, and the bytes received but not yet in the part stay under one chunk (the
+  session's sockets have a bounded receive buffer, `open_session`);
 * resumes with `Range: bytes=<part size>-` after an interruption, in this process or after a
   `kill -9` and a restart (the sidecar `.json` names the file and its validator; the bytes
   already there are hashed once more, the only second read). A 200 instead of a 206 starts
@@ -16,7 +19,7 @@ One `Downloader.fetch(target, sink)` call:
   validator (`X-Linked-Etag`, else `ETag`) start it over from zero;
 * verifies size and hashes against the Hub's values; a mismatch deletes the part and starts
   once more from zero, a second mismatch fails the file. Only a verified file is renamed into
-  place.
+  place. A file the Hub gave no size and hash for is not asked for at all.
 
 Retries follow the crawl's policy: network errors, truncated bodies and the
 RATELIMIT_FAILURE_CODES statuses are retried up to RETRY_TIMES attempts in a row that brought
@@ -28,14 +31,19 @@ RATELIMIT_RETRY_429_TIMES. The Hub's refusals (401, 403, 404...) are not retried
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+import socket
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -55,7 +63,17 @@ from hfspider.ipfs import BlockSink, ImportParams
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1 << 20  # bytes read from the network (and written) at a time
+# "One chunk": the batch of bytes hashed at a time, the read size of files on disk, and the
+# bound on bytes received but not yet written to the part (what a kill -9 can cost twice).
+CHUNK_SIZE = 1 << 20
+HASH_BACKLOG = 4  # chunks waiting for the hashing thread before the network is paused
+# glibc malloc: allocations under this size come from the heap, and this much freed memory is
+# kept there for reuse. Its default (a 128 KiB threshold that grows, a top trimmed past twice
+# that) hands the pages of aiohttp's body pieces (up to 256 KiB, freed on the hashing thread)
+# back to the kernel and faults them in again: ~90,000 page faults, ~0.2 CPU s per GB.
+MALLOC_MMAP_THRESHOLD = 8 << 20
+MALLOC_TRIM_THRESHOLD = 64 << 20
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 REASON_MAX_CHARS = 300
 _URL_QUERY_RE = re.compile(r"(https?://[^\s?#'\"]*)[?#][^\s'\"]*")
@@ -67,14 +85,6 @@ class Stats(Protocol):
 
 class FetchError(Exception):
     """A file that ends up not fetched; the message is the record's `fetch_reason`."""
-
-    status = "failed"
-
-
-class FileSkippedError(FetchError):
-    """Over a size cap that only the download could tell (a lite record has no sizes)."""
-
-    status = "skipped"
 
 
 class HubRefusedError(FetchError):
@@ -105,7 +115,6 @@ class Target:
     dest: Path
     part: Path
     meta: Path
-    size_check: Callable[[int], str | None]  # why a file of that size is not wanted, or None
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,93 @@ def refusal(status: int, headers: Mapping[str, str]) -> HubRefusedError:
     return HubRefusedError(reason, whole_repo=not (status == 404 and code == "EntryNotFound"))
 
 
+def keep_freed_memory() -> None:
+    """Ask glibc's malloc to keep freed heap memory for reuse (see MALLOC_TRIM_THRESHOLD);
+    a no-op elsewhere. Process-wide: it costs at most that much idle RSS."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
+    mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD)
+
+
+def open_session(timeout: float, receive_buffer: int) -> aiohttp.ClientSession:
+    """The aiohttp session for file downloads: `timeout` bounds connecting and each silence,
+    never a whole transfer; no decompression, no cookies. `receive_buffer` (SO_RCVBUF, 0: the
+    kernel's autotuning, up to tcp_rmem's maximum) bounds what the kernel holds received but
+    unread, and with it what a kill -9 loses; a small one also caps the rate over long links
+    (about twice receive_buffer per round trip)."""
+
+    def make_socket(addr_info: tuple[Any, ...]) -> socket.socket:
+        family, kind, proto, _, _ = addr_info
+        sock = socket.socket(family, kind, proto)
+        if receive_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        return sock
+
+    keep_freed_memory()
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(socket_factory=make_socket),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+class Hasher:
+    """A `ContentHashes` fed in arrival order on a thread of its own, so that the hashes of
+    one chunk are computed while the next arrives: pieces go over in batches of CHUNK_SIZE,
+    at most HASH_BACKLOG batches behind, after which `update` waits (and TCP slows the
+    sender). The hashes release the GIL; the leaves are hashed on the importer's pool."""
+
+    def __init__(self, hashes: ContentHashes) -> None:
+        self._hashes = hashes
+        self._batch: list[bytes] = []
+        self._batch_bytes = 0
+        self._jobs: deque[asyncio.Future[None]] = deque()
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def update(self, piece: bytes) -> None:
+        self._batch.append(piece)
+        self._batch_bytes += len(piece)
+        if self._batch_bytes >= CHUNK_SIZE:
+            await self._submit()
+
+    async def _submit(self) -> None:
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="hfspider-file-hash")
+        loop = asyncio.get_running_loop()
+        self._jobs.append(loop.run_in_executor(self._thread, self._feed, batch))
+        while len(self._jobs) > HASH_BACKLOG:
+            await self._jobs.popleft()
+
+    def _feed(self, batch: list[bytes]) -> None:
+        for piece in batch:
+            self._hashes.update(piece)
+
+    async def finish(self) -> Computed:
+        if self._thread is None:  # less than a chunk came: not worth a thread
+            self._feed(self._batch)
+            return self._hashes.finish()
+        if self._batch:
+            await self._submit()
+        while self._jobs:
+            await self._jobs.popleft()
+        loop = asyncio.get_running_loop()
+        computed = await loop.run_in_executor(self._thread, self._hashes.finish)
+        self.close()
+        return computed
+
+    def close(self) -> None:
+        """Stop (an abandoned attempt): batches not yet started are dropped."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=True)
+            self._thread = None
+
+
 class Partial:
     """The `.part` file of one target, its sidecar and the running hashes of its bytes."""
 
@@ -139,32 +235,30 @@ class Partial:
         self.target = target
         self.params = params
         self.sink = sink
-        self.expected = target.expected
         self.validator: str | None = None
         self.total: int | None = None
         self.offset = 0
         self.received = 0  # bytes written from the network (not from an earlier run)
-        self._hashes: ContentHashes | None = None
+        self._hasher: Hasher | None = None
         self._fd: int | None = None
 
     @property
     def started(self) -> bool:
-        return self._hashes is not None
+        return self._hasher is not None
 
     def load(self) -> None:
         """Take up the part an earlier attempt or run left, if its sidecar matches the target,
         hashing its bytes again; otherwise start clean. Runs in a worker thread."""
         self.close()
-        self._hashes, self.offset = None, 0
+        self._hasher, self.offset = None, 0
         try:
             meta = json.loads(self.target.meta.read_text("utf-8"))
             size = self.target.part.stat().st_size
-            expected = Expected(**meta["expected"])
             validator, total = meta["validator"], meta["total"]
             usable = (
                 meta["label"] == self.target.label
-                and (not self.target.expected.known or expected == self.target.expected)
-                and isinstance(total, int)
+                and Expected(**meta["expected"]) == self.target.expected
+                and total == self.target.expected.size
                 and 0 < size <= total
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -172,61 +266,63 @@ class Partial:
         if not usable:
             self.discard()
             return
-        self.expected, self.validator, self.total = expected, validator, total
-        self._hashes = self._new_hashes()
+        self.validator, self.total = validator, total
+        hashes = self._new_hashes()
         with open(self.target.part, "rb") as part:
             while self.offset < size:
                 piece = part.read(min(CHUNK_SIZE, size - self.offset))
                 if not piece:
                     break
-                self._hashes.update(piece)
+                hashes.update(piece)
                 self.offset += len(piece)
+        self._hasher = Hasher(hashes)
         self._fd = os.open(self.target.part, os.O_WRONLY | os.O_APPEND)
         os.ftruncate(self._fd, self.offset)
 
-    def start(self, total: int, validator: str | None, expected: Expected) -> None:
+    def start(self, total: int, validator: str | None) -> None:
         """Begin from byte zero: the sidecar first, then an empty part file."""
         self.close()
-        self.expected, self.validator, self.total = expected, validator, total
+        self.validator, self.total = validator, total
         self.target.part.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "label": self.target.label,
             "validator": validator,
             "total": total,
-            "expected": expected.to_json(),
+            "expected": self.target.expected.to_json(),
         }
         scratch = self.target.meta.with_suffix(".tmp")
         scratch.write_text(json.dumps(meta), "utf-8")
         os.replace(scratch, self.target.meta)
         self._fd = os.open(self.target.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        self._hashes = self._new_hashes()
+        self._hasher = Hasher(self._new_hashes())
         self.offset = 0
 
     def _new_hashes(self) -> ContentHashes:
-        git_size = self.total if self.expected.blob_id is not None else None
+        git_size = self.total if self.target.expected.blob_id is not None else None
         return ContentHashes(self.params, self.sink, git_size)
 
-    def write(self, data: bytes) -> None:
-        assert self._fd is not None and self._hashes is not None
-        view = memoryview(data)
+    async def write(self, piece: bytes) -> None:
+        """Into the part at once (a kill -9 after this loses nothing), then to the hashes."""
+        assert self._fd is not None and self._hasher is not None
+        view = memoryview(piece)
         while view:
             view = view[os.write(self._fd, view) :]
-        self._hashes.update(data)
-        self.offset += len(data)
-        self.received += len(data)
+        self.offset += len(piece)
+        self.received += len(piece)
+        await self._hasher.update(piece)
 
-    def finish(self) -> Computed:
-        assert self._hashes is not None
+    async def finish(self) -> Computed:
+        assert self._hasher is not None
+        computed = await self._hasher.finish()
         self.close()
-        return self._hashes.finish()
+        return computed
 
     def discard(self) -> None:
         """Forget the part: delete it and its sidecar."""
         self.close()
         self.target.part.unlink(missing_ok=True)
         self.target.meta.unlink(missing_ok=True)
-        self._hashes, self.offset, self.validator, self.total = None, 0, None, None
-        self.expected = self.target.expected
+        self._hasher, self.offset, self.validator, self.total = None, 0, None, None
 
     def commit(self) -> None:
         """The verified part becomes the file (an atomic rename)."""
@@ -235,19 +331,43 @@ class Partial:
         self.target.meta.unlink(missing_ok=True)
 
     def close(self) -> None:
+        if self._hasher is not None:
+            self._hasher.close()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
 
-def import_file(path: Path, expected: Expected, params: ImportParams, sink: BlockSink) -> Computed:
-    """Hash a file already on disk exactly like a download would (for reuse after a rerun)."""
+def hash_file(path: Path, expected: Expected, params: ImportParams, sink: BlockSink) -> Computed:
+    """Hash a file already on disk exactly like a download would (reuse after a rerun)."""
     git_size = path.stat().st_size if expected.blob_id is not None else None
     hashes = ContentHashes(params, sink, git_size)
     with open(path, "rb") as source:
         while piece := source.read(CHUNK_SIZE):
             hashes.update(piece)
     return hashes.finish()
+
+
+def land_body(body: bytes, target: Target, params: ImportParams, sink: BlockSink) -> Computed:
+    """A body read elsewhere (the spider's card and config) verified, hashed and moved into
+    place through the target's part file; VerificationError (nothing written) if it is not
+    the file the Hub describes."""
+    git_size = len(body) if target.expected.blob_id is not None else None
+    hashes = ContentHashes(params, sink, git_size)
+    hashes.update(body)
+    computed = hashes.finish()
+    check(target.expected, computed)
+    target.part.parent.mkdir(parents=True, exist_ok=True)
+    target.meta.unlink(missing_ok=True)  # whatever an earlier run left is superseded
+    fd = os.open(target.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(target.part, target.dest)
+    return computed
 
 
 class Downloader:
@@ -283,13 +403,15 @@ class Downloader:
 
     async def fetch(self, target: Target, sink: BlockSink) -> Fetched:
         """Download, verify and move `target` into place; FetchError (or a subclass) if not."""
+        if not target.expected.known:
+            raise FetchError("the Hub gave no size and hash to verify against; not fetched")
         partial = Partial(target, self.params, sink)
         mismatches = 0
         while True:
             await asyncio.to_thread(partial.load)
             try:
                 computed = await self._transfer(target, partial)
-                check(partial.expected, computed)
+                check(target.expected, computed)
             except VerificationError as exc:
                 partial.discard()
                 self._count("verify_failed")
@@ -331,12 +453,12 @@ class Downloader:
                 continue
             if next_url is not None:
                 url = next_url
-        return partial.finish()
+        return await partial.finish()
 
     async def _attempt(self, url: str, target: Target, partial: Partial) -> str | None:
         """One request chain, redirects followed by hand. Returns None once the body is all
         in the part, or the URL to use instead (the resolve-cache shortcut was refused)."""
-        linked_etag = linked_size = None
+        linked_etag = None
         grant: Grant | None = None
         for _hop in range(self.max_redirects + 1):
             headers = {"Accept-Encoding": "identity", "User-Agent": self.user_agent}
@@ -357,7 +479,6 @@ class Downloader:
                     status = answer.status
                     if status in REDIRECTS:
                         linked_etag = linked_etag or answer.headers.get("X-Linked-Etag")
-                        linked_size = linked_size or answer.headers.get("X-Linked-Size")
                         location = answer.headers.get("Location")
                         if not location:
                             raise _RetryError(f"HTTP {status} without a Location")
@@ -367,7 +488,7 @@ class Downloader:
                         continue
                     if status in (200, 206):
                         validator = linked_etag or answer.headers.get("ETag")
-                        await self._receive(answer, target, partial, validator, linked_size)
+                        await self._receive(answer, target, partial, validator)
                         return None
                     return await self._failed_status(answer, url, target, partial, hub, grant)
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -409,7 +530,6 @@ class Downloader:
         target: Target,
         partial: Partial,
         validator: str | None,
-        linked_size: str | None,
     ) -> None:
         """Stream a 200/206 body into the part (see `body_span` for which is which)."""
         if partial.started and partial.offset and validator != partial.validator:
@@ -422,31 +542,32 @@ class Downloader:
             partial.discard()
             self._count("restarted")
             raise _RetryError(f"{exc}; starting over") from None
+        expected_size = target.expected.size
         if span.start == 0:
             if partial.offset:
                 self._count("restarted")
                 logger.info("File %r: the server sent the whole file; starting over", target.label)
-            expected = partial.expected.with_linked(validator, linked_size)
-            total = span.total if span.total is not None else expected.size
-            if total is None:
-                raise FetchError("neither the Hub nor the answer gives the file's size")
-            if expected.size is not None and total != expected.size:
+            total = span.total if span.total is not None else expected_size
+            if total != expected_size:
                 raise VerificationError(
-                    f"the server sends {total} bytes, the Hub says {expected.size}"
+                    f"the server sends {total} bytes, the Hub says {expected_size}"
                 )
-            skip = target.size_check(total)
-            if skip is not None:
-                raise FileSkippedError(skip)
-            partial.start(total, validator, expected)
+            partial.start(total, validator)
         elif span.total != partial.total:
             partial.discard()
             raise _RetryError(f"the file is now {span.total} bytes, was {partial.total}; again")
         else:
             self._count("resumed")
         assert partial.total is not None
-        async for chunk in answer.content.iter_chunked(CHUNK_SIZE):
-            if partial.offset + len(chunk) > partial.total:
+        body = answer.content
+        while True:
+            piece, end_of_http_chunk = await body.readchunk()  # as received: no copy, no join
+            if not piece:
+                if end_of_http_chunk:
+                    continue
+                break
+            if partial.offset + len(piece) > partial.total:
                 raise VerificationError(f"more than the {partial.total} bytes announced")
-            partial.write(chunk)
+            await partial.write(piece)
         if partial.offset < partial.total:
             raise _RetryError(f"the body ended at byte {partial.offset} of {partial.total}")

@@ -32,18 +32,18 @@ class Selection:
 
     def skip_reason(self, path: str, size: int | None, used: int) -> str | None:
         """Why the file is not fetched, or None to fetch it. `used`: bytes of this model
-        already selected. An unknown size (lite records) is checked during the download."""
+        already selected. An unknown size passes (the download refuses such a file: without
+        the Hub's size and hash there is nothing to verify it against)."""
         denied = next((p for p in self.deny if matches(path, p)), None)
         if denied is not None:
             return f"denied by FILES_DENY pattern {denied!r}"
         if not any(matches(path, p) for p in self.allow):
             return "not selected by FILES_ALLOW"
         if size is not None:
-            return self.size_reason(size, used)
+            return self._size_reason(size, used)
         return None
 
-    def size_reason(self, size: int, used: int) -> str | None:
-        """Why a file of `size` bytes does not fit, or None if it does."""
+    def _size_reason(self, size: int, used: int) -> str | None:
         if self.max_file_size and size > self.max_file_size:
             return f"{size} bytes, over FILES_MAX_FILE_SIZE ({self.max_file_size})"
         if self.max_model_size and used + size > self.max_model_size:

@@ -1,13 +1,14 @@
 """What a downloaded file must be, the hashes that prove it, and how to read a file answer.
 
 The Hub's own values are the reference: for an LFS file the sha256 and size of its LFS
-pointer, for a regular file the git blob sha1 (`oid`, which covers size and content). A lite
-record has neither; then the resolve answer says it: `X-Linked-Etag` with `X-Linked-Size` is
-an LFS sha256 and size, `X-Linked-Etag` alone a git blob sha1 (hub-api.md §5). A file whose
-hashes cannot be compared with a Hub value is never accepted.
+pointer, for a regular file the git blob sha1 (`oid`, which covers size and content). A file
+whose hashes cannot be compared with a Hub value is never accepted (a lite record has none,
+and its files are not fetched at all).
 
 All hashes come from one pass over the bytes as they arrive (`ContentHashes`): the sha256 and
 the UnixFS CID from `hfspider.ipfs.FileImporter`, plus the git blob sha1 for regular files.
+Raw leaves are not kept: `RawLeaves` notes where each lies in the file, so the IPFS stage
+reads them back from the verified file itself (hfspider.ipfs.FileBlockstore.add_file).
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from hfspider.ipfs import BlockSink, FileImporter, ImportedFile, ImportParams
+from hfspider.ipfs import BlockSink, FileImporter, ImportedFile, ImportParams, RawLeaves
 
-_HEX40 = re.compile(r"[0-9a-f]{40}")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+)")
 
 
@@ -43,7 +42,7 @@ class Expected:
 
     @classmethod
     def from_entry(cls, entry: Mapping[str, Any]) -> Expected:
-        """From a record's `files[]` entry (`lfs` None: a lite record, hashes unknown)."""
+        """From a record's `files[]` entry (`lfs` None: no blob data, hashes unknown)."""
         if entry.get("lfs") is True:
             return cls(entry.get("size_bytes"), sha256=entry.get("sha256"))
         if entry.get("lfs") is False:
@@ -52,18 +51,8 @@ class Expected:
 
     @property
     def known(self) -> bool:
-        return self.sha256 is not None or self.blob_id is not None
-
-    def with_linked(self, etag: str | None, size: str | None) -> Expected:
-        """Fill in what a resolve answer's X-Linked-Etag / X-Linked-Size say, if still unknown."""
-        if self.known or etag is None:
-            return self
-        value = etag.strip().removeprefix("W/").strip('"')
-        if size is not None and _HEX64.fullmatch(value) and size.isdigit():
-            return replace(self, size=int(size), sha256=value)
-        if size is None and _HEX40.fullmatch(value):
-            return replace(self, blob_id=value)
-        return self
+        """Whether there is something to verify against: a size and a Hub hash."""
+        return self.size is not None and (self.sha256 is not None or self.blob_id is not None)
 
     def to_json(self) -> dict[str, Any]:
         return {"size": self.size, "sha256": self.sha256, "blob_id": self.blob_id}
@@ -77,13 +66,14 @@ class Computed:
     sha256: str
     blob_id: str | None
     imported: ImportedFile
+    leaves: list[tuple[bytes, int, int]]  # raw leaves: (cid, offset, length) in the file
 
 
 def check(expected: Expected, computed: Computed) -> None:
     """VerificationError unless `computed` matches every value the Hub gave."""
     if not expected.known:
-        raise VerificationError("the Hub gave no hash to verify against")
-    if expected.size is not None and computed.size != expected.size:
+        raise VerificationError("the Hub gave no size and hash to verify against")
+    if computed.size != expected.size:
         raise VerificationError(f"size {computed.size}, the Hub says {expected.size}")
     if expected.sha256 is not None and computed.sha256 != expected.sha256:
         raise VerificationError(f"sha256 {computed.sha256}, the Hub says {expected.sha256}")
@@ -94,13 +84,15 @@ def check(expected: Expected, computed: Computed) -> None:
 
 
 class ContentHashes:
-    """sha256, CID (blocks to `sink`) and, with `git_size`, the git blob sha1, in one pass.
+    """sha256, CID and, with `git_size`, the git blob sha1, in one pass. The CID's blocks go
+    to `sink` but for raw leaves, which are noted (`Computed.leaves`) instead of copied.
 
     The git blob id hashes a `blob <size>\\0` header first, so the size must be known before
-    the first byte (it is: from the Hub's metadata or the answer's length)."""
+    the first byte (it is: from the Hub's metadata). Not thread-safe: one caller at a time."""
 
     def __init__(self, params: ImportParams, sink: BlockSink, git_size: int | None) -> None:
-        self._importer = FileImporter(params, sink, sha256=True)
+        self._leaves = RawLeaves(sink)
+        self._importer = FileImporter(params, self._leaves, sha256=True)
         self._sha1 = hashlib.sha1(b"blob %d\0" % git_size) if git_size is not None else None
         self.size = 0
 
@@ -114,7 +106,7 @@ class ContentHashes:
         imported = self._importer.finish()
         assert imported.sha256 is not None  # the importer was asked for it
         blob_id = self._sha1.hexdigest() if self._sha1 is not None else None
-        return Computed(self.size, imported.sha256, blob_id, imported)
+        return Computed(self.size, imported.sha256, blob_id, imported, self._leaves.leaves)
 
 
 @dataclass(frozen=True)

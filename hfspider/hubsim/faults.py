@@ -2,7 +2,8 @@
 
 `--fault NAME=RATE[@SCOPE][:LIMIT]`, e.g. `--fault 503=0.05`, `--fault reset=1@cdn:1` (reset
 the first CDN body, once). SCOPE limits a fault to one origin or bucket (api, resolvers,
-pages, cdn); LIMIT caps how often it fires in total.
+pages, cdn); LIMIT caps how often the rule fires in total. A fault may have one rule per
+scope; the first rule that covers a request's scope decides.
 
 Whether a fault fires for a request depends only on the seed, the fault, the request line
 (method, path and query) and how many times that request line was seen before: the k-th
@@ -25,6 +26,7 @@ FAULTS = {
     "reset": "reset the connection (TCP RST) after part of the body",
     "truncate": "close the connection cleanly after part of the body",
     "corrupt": "flip one byte of a file body (the length stays right)",
+    "ignore-range": "answer a file request's Range with 200 and the whole file",
     "malformed-json": "cut a JSON body short, with a Content-Length that matches the cut",
     "flap": "update a model right after a listing page showed it (new sha)",
 }
@@ -62,26 +64,27 @@ class Faults:
     """Seeded decisions for the configured fault rules."""
 
     def __init__(self, rules: list[FaultRule], seed: int) -> None:
-        self.rules = {rule.name: rule for rule in rules}
+        self.rules = rules
         self.seed = seed
-        self.fired: dict[str, int] = {}
+        self.fired: dict[FaultRule, int] = {}
         self._seen: dict[tuple[str, str], int] = {}
 
     def __bool__(self) -> bool:
         return bool(self.rules)
 
     def fires(self, name: str, key: str, scope: str) -> bool:
-        """Whether fault `name` hits this occurrence of request line `key` in `scope`."""
-        rule = self.rules.get(name)
-        if rule is None or (rule.scope is not None and rule.scope != scope):
+        """Whether fault `name` hits this occurrence of request line `key` in `scope` (the
+        first rule for that fault and scope decides; each rule has its own limit)."""
+        rule = next((r for r in self.rules if r.name == name and r.scope in (None, scope)), None)
+        if rule is None:
             return False
         occurrence = self._seen.get((name, key), 0)
         self._seen[(name, key)] = occurrence + 1
-        if rule.limit is not None and self.fired.get(name, 0) >= rule.limit:
+        if rule.limit is not None and self.fired.get(rule, 0) >= rule.limit:
             return False
         if self.draw(name, key, occurrence) >= rule.rate:
             return False
-        self.fired[name] = self.fired.get(name, 0) + 1
+        self.fired[rule] = self.fired.get(rule, 0) + 1
         return True
 
     def draw(self, name: str, key: str, occurrence: int) -> float:

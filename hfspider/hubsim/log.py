@@ -1,10 +1,11 @@
 """The request log and counters behind `GET /_hubsim/log` and `GET /_hubsim/stats`.
 
 Each request the emulator answers (admin requests excepted) becomes one `LogEntry`, numbered
-from 1. `bytes` is the body bytes handed to the socket: for a client that disconnects or is
-killed mid-body it is what was written before the write failed, minus what was still queued
-in the transport. `window` and `counted` say which rate-limit window the request fell in and
-whether it consumed quota, which is what lets a test prove a quota was never exceeded.
+from 1. `bytes` is the body bytes sent: all of a body written to its end; of one cut short
+(the client disconnected or was killed, a fault), what the client's TCP stack acknowledged
+(responses.py, `AckCounter`), not what was still in the emulator's send buffer. `window` and
+`counted` say which rate-limit window the request fell in and whether it consumed quota,
+which is what lets a test prove a quota was never exceeded.
 Identities are user names or `anon:<ip>`, never tokens. The log keeps the newest entries up
 to a bound (`--log-max`); `GET /_hubsim/log?since=N` returns entries after number N.
 """
@@ -28,7 +29,7 @@ class LogEntry:
     origin: str  # api | cdn
     bucket: str | None  # api | resolvers | pages; None on the CDN
     status: int
-    bytes: int  # body bytes actually sent
+    bytes: int  # body bytes sent (cut short: those the client's TCP stack acknowledged)
     auth: bool  # whether an Authorization header came with the request
     identity: str | None  # the token's user, anon:<ip>, or None on the CDN
     range: str | None  # the Range header, verbatim

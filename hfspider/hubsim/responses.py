@@ -1,18 +1,22 @@
 """How answers leave the emulator: JSON with the Hub's ETag, errors, redirects, byte ranges,
-and streamed bodies whose bytes are counted as they reach the socket.
+and streamed bodies whose bytes are counted as the client's TCP stack acknowledges them.
 
 `send` streams any byte source (file, or a JSON body hit by a fault) and applies body faults:
 `reset` writes part of the body, then resets the connection (TCP RST); `truncate` writes part,
 then closes cleanly; `corrupt` flips one byte. It records in the request's `Context` how many
-body bytes left the process: bytes handed to the transport minus what the transport still held
-when the client went away, so a client killed mid-download is charged what it was sent.
+body bytes were sent: a body written to its end counts whole; one cut short (the client went
+away or was killed, a `reset` or `truncate` fault) counts what the client's kernel acknowledged
+(`AckCounter`), not what was handed to our socket, part of which can still sit in our send
+buffer: a killed client is charged exactly what reached it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import socket
 import struct
+import termios
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +28,11 @@ from hfspider.hubsim.ratelimit import Verdict
 from hfspider.hubsim.wire import JSON_TYPE, TEXT_TYPE, HubError, dumps, json_etag
 
 CONTEXT = "hubsim.context"
-DRAIN_WAIT = 2.0  # seconds a reset waits for the written part to reach the socket
+DRAIN_WAIT = 2.0  # seconds a faulted body waits for the client to acknowledge what it got
+ACK_POLL = 0.001
+TCP_INFO_SIZE = 192
+TCPI_BYTES_ACKED = 120  # offset of tcpi_bytes_acked (u64) in struct tcp_info, Linux >= 4.1
+TCP_CLOSE = 7  # tcpi_state (the first byte) of a connection that was reset
 
 
 @dataclass(slots=True)
@@ -125,6 +133,63 @@ def _unsatisfiable(size: int) -> HubError:
     )
 
 
+class AckCounter:
+    """Body bytes of one answer that the client's TCP stack acknowledged (Linux `TCP_INFO`).
+
+    `tcpi_bytes_acked` counts every byte of the connection the peer acknowledged, earlier
+    answers on a kept-alive connection and this one's headers included; so the body starts
+    at what the connection had been given before it: acknowledged + still unacknowledged in
+    the kernel (`SIOCOUTQ`) + still queued in the transport, read right after the headers.
+    A duplicate of the socket keeps those counters readable after the transport let its own
+    go (a client reset or a kill): they then hold what the client got, and stop moving.
+    """
+
+    def __init__(self, transport: asyncio.BaseTransport | None) -> None:
+        self._transport = transport
+        own = transport.get_extra_info("socket") if transport is not None else None
+        self._sock = socket.fromfd(own.fileno(), own.family, own.type) if own else None
+        self._start = self._acked() + self._unacked() + self._queued()
+
+    def _info(self) -> bytes:
+        assert self._sock is not None
+        return self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+
+    def _acked(self) -> int:
+        if self._sock is None:
+            return 0
+        return struct.unpack_from("Q", self._info(), TCPI_BYTES_ACKED)[0]
+
+    def _unacked(self) -> int:
+        if self._sock is None:
+            return 0
+        out = fcntl.ioctl(self._sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        return struct.unpack("i", out)[0]
+
+    def _queued(self) -> int:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return 0
+        return transport.get_write_buffer_size()  # type: ignore[attr-defined]
+
+    def body(self) -> int:
+        """Body bytes acknowledged so far."""
+        return max(0, self._acked() - self._start)
+
+    async def settle(self, wait: float) -> int:
+        """Body bytes acknowledged once everything handed over is, or after `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while (self._queued() or self._unacked()) and time.monotonic() < deadline:
+            if self._sock is None or self._info()[0] == TCP_CLOSE:
+                break  # reset: nothing more will be acknowledged
+            await asyncio.sleep(ACK_POLL)
+        return self.body()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
 async def send(
     request: web.Request,
     status: int,
@@ -145,43 +210,36 @@ async def send(
         return response
     ctx.fault = ctx.fault or fault
     transport = request.transport
+    acks = AckCounter(transport)  # right after the headers went to the transport
     strike = start + cut if fault else end
-    handed = confirmed = 0
     try:
         position = start
         for chunk in source.chunks(start, end):
-            stop = False
             if position + len(chunk) > strike:
                 if fault == "corrupt":
                     flipped = bytearray(chunk)
                     flipped[strike - position] ^= 0xFF
                     chunk, strike = bytes(flipped), end
                 else:
-                    chunk, stop = chunk[: strike - position], True
+                    await response.write(chunk[: strike - position])
+                    ctx.bytes = await acks.settle(DRAIN_WAIT)
+                    _break_off(transport, fault)
+                    return response
             await response.write(chunk)
-            handed += len(chunk)
             position += len(chunk)
-            confirmed = handed - (transport.get_write_buffer_size() if transport else 0)
-            if stop:
-                confirmed = await _break_off(transport, fault, handed)
-                ctx.bytes = confirmed
-                return response
         await response.write_eof()
-        confirmed = handed
+        ctx.bytes = end - start  # all of it left: charged whole, its tail may be on its way
     except ConnectionError:
-        pass  # the client went away: `confirmed` is what reached the socket
-    ctx.bytes = confirmed
+        ctx.bytes = acks.body()  # the client went away: its kernel acknowledged this much
+    finally:
+        acks.close()
     return response
 
 
-async def _break_off(transport: asyncio.Transport | None, fault: str | None, handed: int) -> int:
-    """End a faulted body: RST after the written part reached the socket, or a clean close."""
+def _break_off(transport: asyncio.Transport | None, fault: str | None) -> None:
+    """End a faulted body once the client has what was written: RST, or a clean close."""
     if transport is None or transport.is_closing():
-        return handed
-    deadline = time.monotonic() + DRAIN_WAIT
-    while transport.get_write_buffer_size() and time.monotonic() < deadline:
-        await asyncio.sleep(0.001)
-    sent = handed - transport.get_write_buffer_size()
+        return
     if fault == "reset":
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -189,4 +247,3 @@ async def _break_off(transport: asyncio.Transport | None, fault: str | None, han
         transport.abort()
     else:
         transport.close()
-    return sent

@@ -452,12 +452,15 @@ class Hub:
     ) -> web.StreamResponse:
         """A file body with Range support and the body faults of its scope."""
         size = f.size
-        span = parse_range(request.headers.get("Range"), size)
+        ctx = context(request)
+        ranged = request.headers.get("Range")
+        if ranged and self.faults and self.faults.fires("ignore-range", ctx.key, ctx.scope):
+            ctx.fault, ranged = "ignore-range", None  # like a server without Range support
+        span = parse_range(ranged, size)
         status, (start, end) = (200, (0, size)) if span is None else (206, span)
         if span is not None:
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         fault, cut = None, 0
-        ctx = context(request)
         if self.faults and request.method == "GET":
             fault = self.faults.body_fault(ctx.key, ctx.scope, FILE_BODY_FAULTS)
             cut = self.faults.cut(fault, ctx.key, end - start) if fault else 0

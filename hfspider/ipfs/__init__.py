@@ -4,7 +4,14 @@ No network and no I/O beyond the sinks and files it is handed; talking to a node
 hfspider.storage's job. The names below are the API the crawl pipeline uses.
 """
 
-from hfspider.ipfs.blockstore import BlockSink, DiscardSink, FileBlockstore, MemoryBlockstore
+from hfspider.ipfs.blockstore import (
+    BlockSink,
+    BlockstoreError,
+    DiscardSink,
+    FileBlockstore,
+    MemoryBlockstore,
+    RawLeaves,
+)
 from hfspider.ipfs.car import CarError, export_car, read_car, verify_car, write_car_file
 from hfspider.ipfs.cid import cid_bytes, cid_str, sha256_cid
 from hfspider.ipfs.directory import build_directory, build_tree, symlink
@@ -29,6 +36,7 @@ __all__ = [
     "DEFAULT_PROFILE",
     "PRESETS",
     "BlockSink",
+    "BlockstoreError",
     "CarError",
     "DiscardSink",
     "FileBlockstore",
@@ -38,6 +46,7 @@ __all__ = [
     "Link",
     "MemoryBlockstore",
     "ModelSnapshot",
+    "RawLeaves",
     "SnapshotError",
     "build_crawl_root",
     "build_directory",

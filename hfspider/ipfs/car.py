@@ -85,14 +85,19 @@ def write_car_file(
     *,
     stop_at: Container[bytes] = frozenset(),
 ) -> CarSummary:
-    """`export_car` to `path` atomically: a crash leaves the old file or none, never half."""
+    """`export_car` to `path` atomically: a crash leaves the old file or none, never half;
+    an error (a missing or unreadable block) leaves no partial file either."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
-    with open(partial, "wb") as out:
-        summary = export_car(out, roots, store, stop_at=stop_at)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with open(partial, "wb") as out:
+            summary = export_car(out, roots, store, stop_at=stop_at)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, path)
     return summary
 

@@ -66,6 +66,7 @@ class FileImporter:
         self._nodes = NodeMaker(params, DiscardSink() if sink is None else sink)
         self._chunk = params.chunk_size
         self._buffer = bytearray(self._chunk)
+        self._spare: list[bytearray] = []  # leaf buffers the sink is done with, for reuse
         self._fill = 0
         self._size = 0
         self._sha256 = hashlib.sha256() if sha256 else None
@@ -98,7 +99,9 @@ class FileImporter:
             if self._fill < chunk:
                 return
             self._leaf(self._buffer)
-            self._buffer, self._fill = bytearray(chunk), 0
+            if self.params.raw_leaves:  # the buffer is the leaf now: take another
+                self._buffer = self._spare.pop() if self._spare else bytearray(chunk)
+            self._fill = 0
         while size - pos >= chunk:  # whole chunks straight from the caller's buffer
             piece = view[pos : pos + chunk]
             self._leaf(piece if view.readonly else bytes(piece))
@@ -159,6 +162,8 @@ class FileImporter:
         for (block, size), digest in zip(batch, digests, strict=True):
             cid = self._nodes.store(block, digest, self._codec)
             self._layout.add(Link(cid, len(block), size))
+            if type(block) is bytearray and len(block) == self._chunk:
+                self._spare.append(block)  # one of ours, sunk: reuse it (no zeroing, no faults)
 
 
 def _hash_pool() -> ThreadPoolExecutor:

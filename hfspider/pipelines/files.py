@@ -1,16 +1,21 @@
 """FilesPipeline (priority 300): the selected files of each snapshot, verified, on disk and
 imported for IPFS; every `files[]` entry of the record says what became of its file.
 
-For each entry: an LFS file gets its zero-download `sha256_cid` from the Hub's sha256. Then
-`[files]` selection (hfspider.files.select) decides; a selected file is taken from disk if a
-verified copy is there (hashed again: that gives its blocks and checks it once more), else
+A lite record (`crawl_mode` "lite": listing fields only) gets no file: every entry is
+"skipped", nothing is requested. For each entry of a full record: an LFS file gets its
+zero-download `sha256_cid` from the Hub's sha256. Then `[files]` selection
+(hfspider.files.select) decides; a selected file is taken from disk if a verified copy is
+there (hashed again: that gives its CID and checks it once more), else from the body the
+spider already read (`item.source["bodies"]`, verified and written into place), else
 downloaded (hfspider.files.download). A fetched file gets `cid`, `sha256` (computed),
 `sha256_cid`, `local_path` and `fetch_status="fetched"`; its `ImportedFile` goes to
-`item.fetched[path]` and its blocks to `item.blocks`, a spool under state/spool/ made for the
-item on first use (the IPFS stage writes the CAR from it, then calls `item.release()`, and
-`FileCache.mark_stored(paths)` once the CAR is written and pinned). Not selected:
-"skipped" with the reason; not fetched: "failed" with the reason and no cid. A failed file
-never stops the record. Stats under `hfspider/files/`; docs/files.md has the whole story.
+`item.fetched[path]` and its blocks to `item.blocks`, a `FileBlockstore` made for the item on
+first use: the tree's nodes in a spool under state/spool/, the raw leaves left in the file
+itself (the IPFS stage writes the CAR from it, then calls `item.release()`, and
+`FileCache.mark_stored(paths)` once the CAR is written and pinned: until then the cache keeps
+the file where it is). Not selected: "skipped" with the reason; not fetched: "failed" with the
+reason and no cid. A failed file never stops the record. Stats under `hfspider/files/`;
+docs/files.md has the whole story.
 """
 
 from __future__ import annotations
@@ -20,10 +25,8 @@ import itertools
 import logging
 import os
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
-
-import aiohttp
 
 from hfspider.files.cache import FileCache
 from hfspider.files.config import FilesConfig
@@ -33,7 +36,9 @@ from hfspider.files.download import (
     HubRefusedError,
     Target,
     clean_reason,
-    import_file,
+    hash_file,
+    land_body,
+    open_session,
 )
 from hfspider.files.paths import (
     UnsafePathError,
@@ -45,7 +50,7 @@ from hfspider.files.select import Selection
 from hfspider.files.verify import Computed, Expected, VerificationError, check
 from hfspider.hub.auth import get_token
 from hfspider.hub.endpoints import resolve_cache_url, resolve_url
-from hfspider.ipfs import BlockSink, FileBlockstore, params_from_settings, sha256_cid
+from hfspider.ipfs import FileBlockstore, params_from_settings, sha256_cid
 from hfspider.items import ModelItem
 from hfspider.middlewares.ratelimit import limiter_for
 
@@ -58,6 +63,7 @@ logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "hfspider/files"
 SPOOL_DIR = Path("state", "spool")
+LITE_REASON = "lite record (mode=lite): listing fields only, no file is fetched"
 
 
 def remove_stale_spools(spools: Path) -> None:
@@ -102,14 +108,8 @@ class FilesPipeline:
     async def open_spider(self) -> None:
         remove_stale_spools(self.output / SPOOL_DIR)
         settings = self.crawler.settings
-        timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
-        session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
         self._downloader = Downloader(
-            session,
+            open_session(settings.getfloat("DOWNLOAD_TIMEOUT"), self.config.receive_buffer),
             self.limiter,
             self.params,
             token=self.token,
@@ -131,12 +131,16 @@ class FilesPipeline:
 
     async def process_item(self, item: ModelItem) -> ModelItem:
         record = item.record
+        lite = record.get("crawl_mode") == "lite"
         used = 0  # bytes selected so far in this model (the per-model cap)
         refused: str | None = None  # the Hub's answer for the whole repo, once it gave one
         for entry in record["files"]:
             if entry.get("lfs") and entry.get("sha256"):
                 entry["sha256_cid"] = sha256_cid(entry["sha256"])
                 self._count("sha256_cid")
+            if lite:
+                self._settle(item, entry, "skipped", LITE_REASON)
+                continue
             size = entry.get("size_bytes")
             reason = self.selection.skip_reason(entry["filename"], size, used)
             if reason is not None:
@@ -145,16 +149,15 @@ class FilesPipeline:
             if refused is not None:
                 self._settle(item, entry, "failed", refused)
                 continue
-            fetched_size = 0
             try:
-                computed, relative = await self._fetch(item, entry, used)
+                computed, relative = await self._fetch(item, entry)
             except HubRefusedError as exc:
                 reason = clean_reason(str(exc), self.token)
                 refused = reason if exc.whole_repo else None
                 self._count("refused")
                 self._settle(item, entry, "failed", reason)
             except FetchError as exc:
-                self._settle(item, entry, exc.status, clean_reason(str(exc), self.token))
+                self._settle(item, entry, "failed", clean_reason(str(exc), self.token))
             except UnsafePathError as exc:
                 self._count("unsafe_path")
                 self._settle(item, entry, "failed", f"unsafe path: {exc}")
@@ -166,8 +169,7 @@ class FilesPipeline:
                 self._settle(item, entry, "failed", reason)
             else:
                 self._record(item, entry, computed, relative)
-                fetched_size = computed.size
-            used += size if size is not None else fetched_size
+            used += size or 0
         return item
 
     def _settle(self, item: ModelItem, entry: dict[str, Any], status: str, reason: str) -> None:
@@ -193,56 +195,63 @@ class FilesPipeline:
         self._count("fetched")
         self._count("fetched_bytes", computed.size)
 
-    def _blocks(self, item: ModelItem) -> BlockSink:
+    def _blocks(self, item: ModelItem) -> FileBlockstore:
         if item.blocks is None:
             self.spool_dir.mkdir(parents=True, exist_ok=True)
             item.blocks = FileBlockstore(self.spool_dir / f"{next(self._spool_names)}.blocks")
         return item.blocks
 
-    async def _fetch(
-        self, item: ModelItem, entry: dict[str, Any], used: int
-    ) -> tuple[Computed, str]:
-        """The verified file in place, from disk or from the Hub, and its path relative to
-        OUTPUT_DIR; FetchError (or UnsafePathError) if not."""
+    async def _fetch(self, item: ModelItem, entry: dict[str, Any]) -> tuple[Computed, str]:
+        """The verified file in place, from disk, from the spider's body or from the Hub, and
+        its path relative to OUTPUT_DIR; FetchError (or UnsafePathError) if not. Its raw
+        leaves are then indexed in the item's store, read from the file when the CAR is
+        written: the file is in the cache's working set from now on, so it stays there."""
         model_id, sha, filename = item.record["model_id"], item.record["sha"], entry["filename"]
         relative = local_path(model_id, sha, filename)
         expected = Expected.from_entry(entry)
         async with self._slots:
             dest = prepare_destination(self.output, relative)
-            sink = self._blocks(item)
-            computed = await self._reuse(dest, relative.as_posix(), expected, sink)
+            store = self._blocks(item)
+            part, meta = partial_paths(self.output, model_id, sha, filename)
+            blob_id = entry.get("blob_id") if entry.get("lfs") is False else None
+            url = resolve_url(self.endpoint, model_id, sha, filename)
+            target = Target(
+                label=f"{model_id}@{sha[:12]}:{filename}",
+                url=resolve_cache_url(self.endpoint, model_id, sha, filename, blob_id)
+                if blob_id
+                else url,
+                fallback_url=url if blob_id else None,
+                expected=expected,
+                dest=dest,
+                part=part,
+                meta=meta,
+            )
+            computed = await self._reuse(target, relative, store)
+            if computed is None:
+                body = (item.source.get("bodies") or {}).get(filename)
+                if body is not None:
+                    computed = await self._land(target, relative, body, store)
             if computed is None:
                 assert self._downloader is not None, "open_spider() was not called"
-                part, meta = partial_paths(self.output, model_id, sha, filename)
-                blob_id = entry.get("blob_id") if entry.get("lfs") is False else None
-                url = resolve_url(self.endpoint, model_id, sha, filename)
-                target = Target(
-                    label=f"{model_id}@{sha[:12]}:{filename}",
-                    url=resolve_cache_url(self.endpoint, model_id, sha, filename, blob_id)
-                    if blob_id
-                    else url,
-                    fallback_url=url if blob_id else None,
-                    expected=expected,
-                    dest=dest,
-                    part=part,
-                    meta=meta,
-                    size_check=lambda total: self.selection.size_reason(total, used),
-                )
                 self.cache.make_room(expected.size or 0)
-                fetched = await self._downloader.fetch(target, sink)
+                fetched = await self._downloader.fetch(target, store)
                 computed = fetched.computed
                 self._count("downloaded_bytes", fetched.downloaded)
-            self.cache.add(relative, computed.size)
+                self.cache.add(relative, computed.size)
+            store.add_file(dest, computed.leaves)
         return computed, relative.as_posix()
 
     async def _reuse(
-        self, dest: Path, relative: str, expected: Expected, sink: BlockSink
+        self, target: Target, relative: PurePosixPath, store: FileBlockstore
     ) -> Computed | None:
         """A copy on disk from an earlier run, hashed again and verified; None if there is
-        none or it does not verify (then it is deleted)."""
+        none or it does not verify (then it is deleted). It joins the cache's working set
+        before it is read, so that no eviction can take it from under this item."""
+        dest, expected = target.dest, target.expected
         if not expected.known or not dest.exists():
             return None
-        computed = await asyncio.to_thread(import_file, dest, expected, self.params, sink)
+        self.cache.add(relative, dest.stat().st_size)
+        computed = await asyncio.to_thread(hash_file, dest, expected, self.params, store)
         try:
             check(expected, computed)
         except VerificationError as exc:
@@ -252,4 +261,21 @@ class FilesPipeline:
             self._count("reuse_rejected")
             return None
         self._count("reused")
+        return computed
+
+    async def _land(
+        self, target: Target, relative: PurePosixPath, body: bytes, store: FileBlockstore
+    ) -> Computed | None:
+        """The body the spider already read, verified and written into place: no request.
+        None if it is not the file the Hub describes (then the file is downloaded)."""
+        if not target.expected.known:
+            return None
+        try:
+            computed = await asyncio.to_thread(land_body, body, target, self.params, store)
+        except VerificationError as exc:
+            logger.warning("The spider's body of %r does not verify (%s)", target.label, exc)
+            self._count("body_rejected")
+            return None
+        self.cache.add(relative, computed.size)
+        self._count("body_reused")
         return computed

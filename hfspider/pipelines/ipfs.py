@@ -2,9 +2,11 @@
 ends with one root for every current snapshot, and with a node configured, all of it pinned.
 
 Per model: `build_snapshot` (hfspider.ipfs) turns the record and the fetched files (their
-blocks are in the item's spool, filled by the files stage) into the directory and record
-blocks; the CAR goes to `car/<author>/<name>/<sha>.car` (atomically), the record gets `cid`
-and `dir_cid`, and the CAR index remembers the directory link for the root. With IPFS_PUSH,
+blocks are in the item's store, filled by the files stage: nodes spooled, raw leaves read
+back from the verified files) into the directory and record blocks; the CAR goes to
+`car/<author>/<name>/<sha>.car` (atomically; a block that cannot be read back as it was, e.g.
+a file changed on disk, rejects the snapshot), the record gets `cid` and `dir_cid`, and the
+CAR index remembers the directory link for the root. With IPFS_PUSH,
 the CAR is queued durably and a background loop imports and pins it (hfspider.storage); a
 model counts as stored in IPFS only once the node confirms the pin. At close: the crawl root
 CAR (`car/root-<time>.car`), its CID in the stats and the summary, and a last push round.
@@ -24,6 +26,8 @@ from scrapy.statscollectors import StatsCollector
 
 from hfspider.files.cache import FileCache
 from hfspider.ipfs import (
+    BlockstoreError,
+    CarError,
     ImportParams,
     Link,
     MemoryBlockstore,
@@ -132,7 +136,10 @@ class IpfsPipeline:
         store = item.blocks if item.blocks is not None else MemoryBlockstore()
         snapshot = build_snapshot(item.record, item.fetched, self.params, store)
         car_path = self.car_dir / model_id / f"{sha}.car"
-        snapshot.write_car(car_path, store)
+        try:
+            snapshot.write_car(car_path, store)
+        except (BlockstoreError, CarError) as exc:  # e.g. a fetched file changed on disk
+            raise SnapshotError(model_id, f"CAR not written: {exc}") from None
         local = [e["local_path"] for e in item.record["files"] if e["filename"] in item.fetched]
         self.index.put(model_id, sha, snapshot.directory, snapshot.cid, str(car_path), local)
         item.record = snapshot.record
