@@ -13,7 +13,11 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "hubsim": ("hfspider.hubsim.__main__", "run the local Hub emulator (docs/hubsim.md)"),
     "demo": ("hfspider.demo", "crawl the bundled Hub emulator: the main job, offline"),
-    "export": ("hfspider.store.parquet", "write hive-partitioned Parquet from the record store"),
+    "crawl-distributed": (
+        "hfspider.distributed.launcher",
+        "crawl with a lister and N worker processes sharing Redis, then export one dataset",
+    ),
+    "export": ("hfspider.store.parquet", "write hive-partitioned Parquet from record stores"),
     "cid": ("hfspider.ipfs.cli_cid", "print the CID `ipfs add --only-hash` gives a file or tree"),
     "car": ("hfspider.ipfs.cli_car", "write a file or tree as a CAR (`ipfs dag export` layout)"),
 }

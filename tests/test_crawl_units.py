@@ -1,16 +1,23 @@
-"""Pure parts of the crawl plumbing: argument checking, the progress report, the token rule."""
+"""Parts of the crawl plumbing tested alone: argument checking, the progress report, the token
+rule, what a callback's error does to its model."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from scrapy import Request
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
+from scrapy.http import Response
 from scrapy.settings import Settings
+from scrapy.statscollectors import MemoryStatsCollector
+from twisted.python.failure import Failure
 
+from hfspider import settings as settings_module
 from hfspider.extensions.progress import format_duration, progress_line, summary_lines
 from hfspider.middlewares.auth import HubAuthMiddleware
-from hfspider.spiders.hf_models import CrawlOptions
+from hfspider.spiders.hf_models import CrawlOptions, HfModelsSpider
 
 HUB = "http://localhost:8000"
 
@@ -113,3 +120,31 @@ def test_token_goes_to_the_hub_origin_only() -> None:
         middleware.process_request(elsewhere)
         assert b"Authorization" not in elsewhere.headers, url
     assert "hf_secret" not in repr(middleware)
+
+
+def test_a_callback_error_gives_the_model_up_with_its_reason(tmp_path: Path) -> None:
+    settings = Settings()
+    settings.setmodule(settings_module, priority="project")
+    settings.set("OUTPUT_DIR", str(tmp_path))
+    crawler = Crawler(HfModelsSpider, settings)
+    crawler.stats = MemoryStatsCollector(crawler)
+    spider = HfModelsSpider.from_crawler(crawler)
+    settled: list[tuple[str, str]] = []
+    spider._settle = lambda page, key: settled.append((page, key))  # type: ignore[method-assign]
+    context = {"page": "p1", "key": "org/m", "listing": {"id": "org/m"}}
+    request = Request(f"{HUB}/org/m/README.md", cb_kwargs={"context": context})
+    response = Response(request.url, request=request)
+    failure = Failure(AttributeError("'dict' object has no attribute 'siblings'"))
+    crawler.signals.send_catch_log(
+        signals.spider_error, failure=failure, response=response, spider=spider
+    )
+    spider.rejected.close()
+    assert settled == [("p1", "org/m")]  # not left to hold its page or lease for ever
+    [line] = spider.rejected.path.read_text().splitlines()
+    entry = json.loads(line)
+    assert entry["model_id"] == "org/m"
+    assert entry["reasons"] == [
+        f"crawl error at {HUB}/org/m/README.md: AttributeError: "
+        "'dict' object has no attribute 'siblings'"
+    ]
+    assert crawler.stats.get_value("hfspider/models/failed") == 1

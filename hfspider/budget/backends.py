@@ -5,7 +5,8 @@ Both run the algorithm of `pacing.BucketBudget`; Redis runs it as one Lua script
 on the Redis server's clock, so workers on different hosts agree). Keys are
 `<prefix>:<key>` with the key built by the limiter from the Hub origin, a hash of the token
 and the bucket: a token never reaches Redis. While Redis is unreachable every call waits and
-retries, so the crawl pauses instead of failing or running unthrottled.
+retries (`PatientRedis`, which the distributed work queue uses too), so the crawl pauses
+instead of failing or running unthrottled.
 """
 
 from __future__ import annotations
@@ -223,25 +224,27 @@ def redis_location(url: str) -> str:
     return f"{parts.hostname}:{parts.port or 6379}{parts.path or ''}"
 
 
-class RedisBudget:
-    """The budget shared through Redis (see the module docstring)."""
+class PatientRedis:
+    """A redis.asyncio client whose calls wait while Redis is unreachable (refused, timed out,
+    still loading its data after a restart) instead of failing: shared by the budget and the
+    distributed work queue, so a Redis restart pauses a crawl and never crashes it. An outage
+    is logged once when it starts and once when it ends, however many callers wait; `user`
+    names who waits in that log line."""
 
-    def __init__(self, url: str, prefix: str, margin: float) -> None:
+    def __init__(self, url: str, user: str) -> None:
         self.location = redis_location(url)
-        self.prefix = prefix
-        self.margin_ms = _ms(margin)
+        self.user = user
         self.client = redis.asyncio.Redis.from_url(
             url,
             socket_timeout=REDIS_TIMEOUT,
             socket_connect_timeout=REDIS_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),  # `_call` is the one retry loop, and it logs
+            retry=Retry(NoBackoff(), 0),  # `call` is the one retry loop, and it logs
         )
-        self.script = self.client.register_script(SCRIPT)
         self.down_since: float | None = None
 
-    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Await `call()`, waiting while Redis is unreachable; an outage is logged once, when
-        it starts, and once when it ends, however many callers wait."""
+    async def call(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Await `call()` until Redis answers. Scripts run through here must be safe to run
+        twice: a timed-out call may have run before its answer was lost."""
         delay = REDIS_RETRY_FIRST
         while True:
             try:
@@ -250,9 +253,10 @@ class RedisBudget:
                 if self.down_since is None:
                     self.down_since = time.monotonic()
                     logger.warning(
-                        "Redis at %s is unreachable (%s): the rate-limit budget waits for it",
+                        "Redis at %s is unreachable (%s): %s waits for it",
                         self.location,
                         type(exc).__name__,
+                        self.user,
                     )
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, REDIS_RETRY_MAX)
@@ -262,9 +266,22 @@ class RedisBudget:
                 logger.info("Redis at %s is back after %.1f s", self.location, outage)
             return result
 
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class RedisBudget:
+    """The budget shared through Redis (see the module docstring)."""
+
+    def __init__(self, url: str, prefix: str, margin: float) -> None:
+        self.redis = PatientRedis(url, "the rate-limit budget")
+        self.prefix = prefix
+        self.margin_ms = _ms(margin)
+        self.script = self.redis.client.register_script(SCRIPT)
+
     async def _run(self, key: BudgetKey, *args: str | int) -> list[int]:
         keys = [f"{self.prefix}:{key.name}"]
-        answer = await self._call(lambda: self.script(keys=keys, args=list(args)))
+        answer = await self.redis.call(lambda: self.script(keys=keys, args=list(args)))
         return [int(value) for value in answer]
 
     async def reserve(self, key: BudgetKey) -> Reservation:
@@ -298,4 +315,4 @@ class RedisBudget:
         await self._run(key, "pause", _ms(seconds), _ms(key.window))
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.redis.close()

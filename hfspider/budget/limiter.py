@@ -48,7 +48,7 @@ class Stats(Protocol):
 
 @dataclass(frozen=True)
 class LimiterConfig:
-    """The `RATELIMIT_*` settings (defaults in pipelines_config/ratelimit.toml)."""
+    """The `RATELIMIT_*` settings (defaults in pipelines_config/distributed.toml)."""
 
     quotas: Mapping[str, int]
     window: float
@@ -71,7 +71,7 @@ class LimiterConfig:
         def get(name: str) -> Any:
             value = settings.get(f"RATELIMIT_{name}")
             if value is None:
-                raise KeyError(f"setting RATELIMIT_{name} is missing (see ratelimit.toml)")
+                raise KeyError(f"setting RATELIMIT_{name} is missing (see distributed.toml)")
             return value
 
         codes = get("FAILURE_CODES")

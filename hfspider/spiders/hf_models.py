@@ -13,6 +13,11 @@ queue and the progress saved in `spider.state`.
 
 Arguments (`-a name=value`): limit, author, search, filter (comma-separated tags, AND),
 pipeline_tag, library, sort, min_downloads, mode (full|lite).
+
+Distributed (hfspider.distributed): `-a role=lister` walks the listing as above but hands each
+new or changed model to a Redis work queue instead of crawling it; `-a role=worker` (with no
+other argument) crawls the models it leases from that queue, and settling a model
+acknowledges its lease.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
+from hfspider.distributed.roles import LISTER, WORKER, join
+from hfspider.distributed.work import Work, WorkItem, crawl_id
 from hfspider.hub.api import HubFormatError, ModelInfo, parse_listing_page, parse_model_info
 from hfspider.hub.card import CardLimits
 from hfspider.hub.endpoints import (
@@ -144,6 +151,7 @@ class HfModelsSpider(scrapy.Spider):
 
     def __init__(self, **arguments: Any) -> None:
         super().__init__(name=self.name)
+        self.role: str | None = arguments.pop("role", None) or None
         self.arguments = {name: arguments.pop(name) for name in ARGUMENTS if name in arguments}
         unknown = sorted(name for name in arguments if name not in {"_job"})
         if unknown:
@@ -165,9 +173,13 @@ class HfModelsSpider(scrapy.Spider):
         output = Path(settings.get("OUTPUT_DIR", "output"))
         self.store = RecordStore(output / STORE_FILE)
         self.rejected = RejectedSink(output / "rejected", run_id=run_id("crawl"))
+        if self.role == WORKER and self.arguments:
+            raise ValueError("a worker crawls what the lister queued: -a arguments are its")
+        self.worker = join(crawler, self.role, self.store, self.rejected) if self.role else None
         crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
         crawler.signals.connect(self.item_error, signal=signals.item_error)
+        crawler.signals.connect(self.spider_error, signal=signals.spider_error)
 
     @property
     def stats(self) -> Any:
@@ -177,6 +189,11 @@ class HfModelsSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.stats.set_value("hfspider/rejected_dir", str(self.rejected.path.parent))
+        if self.worker is not None:  # the models come from the work queue
+            async for page, work in self.worker.work():
+                for output in self._model_requests(page, work.model, work.listing, work.mode):
+                    yield output
+            return
         state = getattr(self, "state", None)  # set by SpiderState when JOBDIR is used
         if state and "progress" in state:
             # A graceful stop with JOBDIR: Scrapy's queue holds the pending requests.
@@ -257,20 +274,27 @@ class HfModelsSpider(scrapy.Spider):
 
     # -- one model ---------------------------------------------------------------------------
 
-    def _model_requests(self, page: str, model: ModelInfo, raw: Any) -> Iterator[Any]:
+    def _model_requests(
+        self, page: str, model: ModelInfo, raw: Any, requested: str | None = None
+    ) -> Iterator[Any]:
+        """The model's first request (or item); `requested` is the lister's mode in a worker."""
         if model.sha is None:
             self._give_up(page, model.id, raw, ["the listing gave no commit sha for this model"])
             return
         # The Hub refuses a disabled model's info and files (403): the listing is all there is,
         # so its lite record is complete and asking again would spend a request every crawl.
-        mode = "lite" if model.disabled else self.options.mode
+        requested = requested or self.options.mode
+        mode = "lite" if model.disabled else requested
+        if self.role == LISTER:  # a worker does the rest; the queue knows what is stored
+            yield WorkItem(page, Work.from_listing(crawl_id(self.crawl_key), mode, raw))
+            return
         if self.store.has(model.id, model.sha, mode):
             self.stats.inc_value("hfspider/models/unchanged")
             self._settle(page, model.id)
             return
         context = {"page": page, "key": model.id, "listing": raw, "sha": model.sha}
         if mode == "lite":
-            warnings = [DISABLED_WARNING] if mode != self.options.mode else []
+            warnings = [DISABLED_WARNING] if mode != requested else []
             yield self._item(context, model, None, None, None, warnings)
             return
         yield self._model_request(model_info_url(self.endpoint, model.id, model.sha), context)
@@ -429,21 +453,36 @@ class HfModelsSpider(scrapy.Spider):
         self._settle(page, key)
 
     def item_scraped(self, item: Any) -> None:
-        if isinstance(item, ModelItem):
-            self._settle(item.source["page"], item.source["key"])
+        if (origin := _origin(item)) is not None:
+            self._settle(*origin)
 
     def item_dropped(self, item: Any, exception: BaseException) -> None:
-        if isinstance(item, ModelItem):
-            self._settle(item.source["page"], item.source["key"])
+        if (origin := _origin(item)) is not None:
+            self._settle(*origin)
 
     def item_error(self, item: Any, failure: Failure) -> None:
-        if isinstance(item, ModelItem):
-            model_id = item.record.get("model_id")
-            self.rejected.write("pipeline", [_describe(failure)], item.source, model_id=model_id)
+        if (origin := _origin(item)) is not None:
+            source = item.source if isinstance(item, ModelItem) else item.work.listing
+            model_id = origin[1] if isinstance(item, WorkItem) else item.record.get("model_id")
+            self.rejected.write("pipeline", [_describe(failure)], source, model_id=model_id)
             self.stats.inc_value("hfspider/models/failed")
-            self._settle(item.source["page"], item.source["key"])
+            self._settle(*origin)
+
+    def spider_error(self, failure: Failure, response: Response) -> None:
+        """A model's callback raised (input nothing foresaw, or a bug): the model is given up
+        with the reason, not left unsettled, which would hold back its listing page's
+        checkpoint (or, in a worker, keep renewing its lease) for ever. A listing callback's
+        error only holds its page: the next run lists it again."""
+        context = response.request.cb_kwargs.get("context") if response.request else None
+        if context is None:
+            return
+        reason = f"crawl error at {response.url}: {_describe(failure)}"
+        self._give_up(context["page"], context["key"], context["listing"], [reason])
 
     def _settle(self, page: str, key: str) -> None:
+        if self.worker is not None:  # `page` names the lease
+            self.worker.settle(page)
+            return
         try:
             moved = self._progress.settle(page, key)
         except KeyError:
@@ -459,6 +498,15 @@ class HfModelsSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         self.store.close()
         self.rejected.close()
+
+
+def _origin(item: Any) -> tuple[str, str] | None:
+    """(page, key) of an item that settles a model when it leaves the pipelines."""
+    if isinstance(item, ModelItem):
+        return item.source["page"], item.source["key"]
+    if isinstance(item, WorkItem):
+        return item.page, item.work.model.id
+    return None
 
 
 def _error_text(response: Response) -> str:

@@ -8,6 +8,10 @@ booleans map to themselves, arrays to lists, objects with properties to structs,
 strings to UTC millisecond timestamps, and the one free-form object (`card_data`) to a JSON
 text column.
 
+Several stores (the workers' output directories of a distributed crawl) export as one
+dataset through `MergedStores` (hfspider/store/merge.py): one row per model, so each
+(model_id, sha) once: `hfspider export --output-dir OUT DIR...`.
+
 Atomicity: each export is written to a fresh directory under `.parquet-versions/`, then the
 `parquet` symlink is switched to it with one rename; readers see the old dataset or the new
 one, never a mix. Memory stays bounded: records stream from SQLite and are written in row
@@ -25,13 +29,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hfspider.schema import record_schema
+from hfspider.store.merge import MergedStores
 from hfspider.store.records import STORE_FILE, RecordStore
 
 PARTITION_FIELD = "pipeline_tag"
@@ -118,6 +123,12 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
+class RecordSource(Protocol):
+    """What an export reads: a `RecordStore`, or several as `MergedStores`."""
+
+    def iter_current(self) -> Iterator[tuple[str | None, bytes]]: ...
+
+
 @dataclass(frozen=True)
 class ExportResult:
     path: Path
@@ -130,7 +141,7 @@ def partition_value(pipeline_tag: str | None) -> str:
 
 
 def export_parquet(
-    store: RecordStore, output_dir: str | Path, batch_rows: int = DEFAULT_BATCH_ROWS
+    store: RecordSource, output_dir: str | Path, batch_rows: int = DEFAULT_BATCH_ROWS
 ) -> ExportResult:
     """Write every model's current snapshot to `<output_dir>/parquet` (see module docstring)."""
     output_dir = Path(output_dir)
@@ -158,7 +169,7 @@ def export_parquet(
     return ExportResult(link, sum(partitions.values()), partitions)
 
 
-def _write_dataset(store: RecordStore, directory: Path, batch_rows: int) -> dict[str, int]:
+def _write_dataset(store: RecordSource, directory: Path, batch_rows: int) -> dict[str, int]:
     schema = arrow_schema()
     converters = _converters(record_schema())
     partitions: dict[str, int] = {}
@@ -241,13 +252,22 @@ def _remove_old_versions(versions: Path, keep: set[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`hfspider export`: write Parquet from the record store of an output directory."""
+    """`hfspider export`: write Parquet from the record store of an output directory, or
+    from several merged."""
     from hfspider.config import load_settings
 
     settings = load_settings()
     parser = argparse.ArgumentParser(
         prog="hfspider export",
         description="Export the record store to hive-partitioned Parquet (atomic, zstd).",
+    )
+    parser.add_argument(
+        "stores",
+        nargs="*",
+        metavar="STORE",
+        help="merge these record stores (output directories or records.sqlite files, e.g. the "
+        "workers' of a distributed crawl) into one dataset, each model once; default: the "
+        "output directory's own store",
     )
     parser.add_argument(
         "--output-dir",
@@ -261,11 +281,19 @@ def main(argv: list[str]) -> int:
         help="rows per Parquet row group (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    store_path = Path(args.output_dir) / STORE_FILE
-    if not store_path.is_file():
-        print(f"hfspider export: no record store at {store_path}", file=sys.stderr)
-        return 1
-    with RecordStore(store_path) as store:
-        result = export_parquet(store, args.output_dir, args.batch_rows)
+    if args.stores:
+        try:
+            with MergedStores(args.stores) as merged:
+                result = export_parquet(merged, args.output_dir, args.batch_rows)
+        except FileNotFoundError as exc:
+            print(f"hfspider export: {exc}", file=sys.stderr)
+            return 1
+    else:
+        store_path = Path(args.output_dir) / STORE_FILE
+        if not store_path.is_file():
+            print(f"hfspider export: no record store at {store_path}", file=sys.stderr)
+            return 1
+        with RecordStore(store_path) as store:
+            result = export_parquet(store, args.output_dir, args.batch_rows)
     print(f"exported {result.rows} records in {len(result.partitions)} partitions to {result.path}")
     return 0
