@@ -17,8 +17,11 @@ CPU 0; each client runs alone, pinned to CPU 1, in its own process, one after th
 
 Per run: requests per model by bucket (the emulator's /_hubsim/stats before and after), wall
 time, CPU seconds (user + system of the client process, from wait4) per 1,000 models, models
-per CPU second, peak RSS (ru_maxrss). Before the runs, every model's info is asked once so the
-emulator has hashed every file: no client pays for the emulator's first hashing.
+per CPU second, peak RSS (ru_maxrss). wait4's usage includes the client's own waited-for
+children: the crawl's Parquet export, which runs in a child process at close, counts with its
+CPU, and the peak is the larger of the crawl's and the export's. Before the runs, every
+model's info is asked once so the emulator has hashed every file: no client pays for the
+emulator's first hashing.
 
 Goals (issue 3): at most half the peer's requests per model; at least 3x the 16-thread peer's
 models per CPU second; peak RSS under 300 MB whatever the number of models.
@@ -41,6 +44,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from hfspider.hub.endpoints import RECORD_EXPAND
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = 10_000
 SMALL = 2_000
@@ -49,29 +54,6 @@ SEED = 1
 THREADS = 16
 BUCKETS = ("api", "resolvers", "pages")
 LINK_NEXT_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
-# The listing fields the spider expands (hfspider.hub.endpoints.RECORD_EXPAND), for the peer.
-PEER_EXPAND = [
-    "author",
-    "sha",
-    "createdAt",
-    "lastModified",
-    "private",
-    "disabled",
-    "gated",
-    "downloads",
-    "downloadsAllTime",
-    "likes",
-    "tags",
-    "pipeline_tag",
-    "library_name",
-    "cardData",
-    "config",
-    "model-index",
-    "baseModels",
-    "safetensors",
-    "gguf",
-    "siblings",
-]
 GOAL_REQUEST_RATIO = 0.5
 GOAL_CPU_RATIO = 3.0
 GOAL_RSS_MB = 300
@@ -86,7 +68,7 @@ def peer(threads: int) -> None:
     from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi()
-    models = list(api.list_models(expand=PEER_EXPAND))
+    models = list(api.list_models(expand=list(RECORD_EXPAND)))  # the spider's fields
 
     def read(model: Any) -> bool:
         try:

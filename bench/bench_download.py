@@ -1,4 +1,4 @@
-"""Downloading a 4 GB LFS file from the Hub emulator: hfspider against a plain aiohttp stream.
+"""Downloading a big LFS file from the Hub emulator: hfspider against a plain aiohttp stream.
 
 Contenders, each in its own process (so its peak RSS is its own), the same file from the same
 emulator, runs interleaved, best of RUNS by wall time:
@@ -15,8 +15,16 @@ emulator, runs interleaved, best of RUNS by wall time:
 Figures, over the transfer alone (imports and set-up are not throughput): wall seconds and
 MB/s; CPU seconds of the process (user + sys, all threads) and what hashing + CID add on top of
 the plain download; peak RSS; the emulator's own CPU seconds. Goals (issue 5): the pipeline's
-peak RSS < 150 MB and >= 0.8x the plain rate. `--size` and `--runs` make a trial run, whose
-figures are printed but not saved.
+peak RSS < 150 MB and >= 0.8x the plain rate.
+
+Links: over loopback (the 4 GB rows) nothing but CPU limits a download, and the 2 cores are
+shared by both ends, which no Hub download is. So the same contenders also run against an
+emulator whose CDN is capped like a link (`--cdn-rate`, per connection: docs/hubsim.md) at
+typical CDN rates, 400 and 100 MB/s, on a 1 GB file (4 GB at 100 MB/s would be 40 s a run).
+Figures per GB make the rows comparable. bench/results/download.json keeps the loopback
+figures at its top level, as before, and the capped ones under `links`. `--size`,
+`--capped-size`, `--runs` and `--links` make a trial run, whose figures are printed but not
+saved.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZE = 4_000_000_000
+CAPPED_SIZE = 1_000_000_000  # 10 s a run at 100 MB/s: 4 GB would take 40 s x 9 runs
+LINKS = (0.0, 400.0, 100.0)  # MB/s per connection; 0: unlimited loopback
 RUNS = 3
 MODELS, SEED = 30, 7
 CONTENDERS = ("plain", "downloader", "pipeline")
@@ -202,10 +212,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_emulator(cache: Path, size: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_emulator(
+    cache: Path, size: int, rate_mb_s: float = 0.0
+) -> tuple[subprocess.Popen[bytes], str]:
     command = [sys.executable, "-m", "hfspider.hubsim", "--models", str(MODELS)]
     command += ["--seed", str(SEED), "--samples", "off", "--huge-size", str(size)]
     command += ["--quota", "*:*=100000000", "--cache-dir", str(cache)]
+    command += ["--cdn-rate", str(rate_mb_s)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None
     line = process.stdout.readline().decode()
@@ -227,91 +240,129 @@ def huge_file(size: int) -> tuple[str, str, str, int]:
     raise SystemExit("no huge file in the corpus")
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=SIZE, help="file size (a trial run)")
-    parser.add_argument("--runs", type=int, default=RUNS, help="runs per contender")
-    options = parser.parse_args(argv)
-    runs = options.runs
-    model_id, sha, path, size = huge_file(options.size)
+def measure(tmp: Path, rate_mb_s: float, size_option: int, runs: int) -> dict[str, Any]:
+    """Best of `runs` (interleaved) of each contender against one emulator whose CDN is capped
+    at `rate_mb_s` (0: unlimited loopback); the figures of one table block."""
+    import urllib.request
+
+    from hfspider.hub.endpoints import resolve_url
+
+    model_id, sha, path, size = huge_file(size_option)
     figures: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTENDERS}
-    with tempfile.TemporaryDirectory() as tmp:
-        emulator, endpoint = start_emulator(Path(tmp) / "digests", options.size)
-        try:
-            import urllib.request
-
-            from hfspider.hub.endpoints import resolve_url
-
-            request = urllib.request.Request(
-                resolve_url(endpoint, model_id, sha, path), method="HEAD"
-            )
-            urllib.request.urlopen(request).close()  # the emulator hashes the file once, now
-            for _ in range(runs):
-                for name in CONTENDERS:
-                    out = Path(tmp) / name
-                    out.mkdir()
-                    before = cpu_seconds(emulator.pid)
-                    done = subprocess.run(
-                        [
-                            sys.executable,
-                            __file__,
-                            "run",
-                            name,
-                            endpoint,
-                            model_id,
-                            sha,
-                            path,
-                            str(out),
-                        ],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    )
-                    result = json.loads(done.stdout.splitlines()[-1])
-                    result["server_cpu_seconds"] = cpu_seconds(emulator.pid) - before
-                    assert result["bytes"] == size, result
-                    figures[name].append(result)
-                    shutil.rmtree(out)
-        finally:
-            emulator.terminate()
-            emulator.wait()
+    emulator, endpoint = start_emulator(tmp / "digests", size_option, rate_mb_s)
+    try:
+        request = urllib.request.Request(resolve_url(endpoint, model_id, sha, path), method="HEAD")
+        urllib.request.urlopen(request).close()  # the emulator hashes the file once, now
+        for _ in range(runs):
+            for name in CONTENDERS:
+                out = tmp / name
+                out.mkdir()
+                before = cpu_seconds(emulator.pid)
+                command = [sys.executable, __file__, "run", name, endpoint, model_id, sha, path]
+                done = subprocess.run(
+                    [*command, str(out)], capture_output=True, text=True, check=True
+                )
+                result = json.loads(done.stdout.splitlines()[-1])
+                result["server_cpu_seconds"] = cpu_seconds(emulator.pid) - before
+                assert result["bytes"] == size, result
+                figures[name].append(result)
+                shutil.rmtree(out)
+    finally:
+        emulator.terminate()
+        emulator.wait()
     best = {name: min(runs, key=lambda r: r["seconds"]) for name, runs in figures.items()}
     cids = {best[name]["cid"] for name in ("downloader", "pipeline")}
     assert len(cids) == 1, cids
     plain_best = best["plain"]
-    results: dict[str, Any] = {"size_bytes": size, "runs": runs, "cid": cids.pop()}
+    gb = size / 1e9
+    results: dict[str, Any] = {
+        "cdn_rate_mb_s": rate_mb_s,
+        "size_bytes": size,
+        "runs": runs,
+        "cid": cids.pop(),
+    }
     for name, result in best.items():
         results[name] = {
             "seconds": result["seconds"],
             "mb_s": size / result["seconds"] / 1e6,
             "cpu_seconds": result["cpu_seconds"],
-            "extra_cpu_s_per_gb": (result["cpu_seconds"] - plain_best["cpu_seconds"])
-            / (size / 1e9),
+            "cpu_s_per_gb": result["cpu_seconds"] / gb,
+            "extra_cpu_s_per_gb": (result["cpu_seconds"] - plain_best["cpu_seconds"]) / gb,
             "peak_rss_mb": result["peak_rss_mb"],
             "server_cpu_seconds": result["server_cpu_seconds"],
+            "server_cpu_s_per_gb": result["server_cpu_seconds"] / gb,
             "x_plain_rate": plain_best["seconds"] / result["seconds"],
             "all_seconds": [r["seconds"] for r in figures[name]],
         }
     ours = results["pipeline"]
     results["goals_met"] = ours["peak_rss_mb"] < 150 and ours["x_plain_rate"] >= 0.8
-    if (options.size, runs) == (SIZE, RUNS):  # trial runs leave the published figures alone
+    return results
+
+
+def table(blocks: list[dict[str, Any]]) -> str:
+    lines = [
+        "| link (per connection) | file | contender | s | MB/s | x plain rate | CPU s "
+        "| CPU s/GB | + CPU s/GB vs plain | peak RSS MB | emulator CPU s/GB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for block in blocks:
+        rate = block["cdn_rate_mb_s"]
+        link = f"{rate:g} MB/s" if rate else "unlimited (loopback)"
+        size = f"{block['size_bytes'] / 1e9:g} GB"
+        for name in CONTENDERS:
+            r = block[name]
+            lines.append(
+                f"| {link} | {size} | {name} | {r['seconds']:.2f} | {r['mb_s']:.0f} "
+                f"| {r['x_plain_rate']:.2f} | {r['cpu_seconds']:.2f} | {r['cpu_s_per_gb']:.2f} "
+                f"| {r['extra_cpu_s_per_gb']:.2f} | {r['peak_rss_mb']:.0f} "
+                f"| {r['server_cpu_s_per_gb']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=SIZE, help="file size, unlimited (a trial)")
+    parser.add_argument(
+        "--capped-size", type=int, default=CAPPED_SIZE, help="file size, capped links (a trial)"
+    )
+    parser.add_argument("--runs", type=int, default=RUNS, help="runs per contender")
+    parser.add_argument(
+        "--links",
+        default=",".join(f"{rate:g}" for rate in LINKS),
+        help="CDN rates in MB/s per connection, 0 for unlimited loopback (a trial)",
+    )
+    options = parser.parse_args(argv)
+    links = [float(rate) for rate in options.links.split(",")]
+    load = os.getloadavg()
+    blocks = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rate in links:
+            size = options.capped_size if rate else options.size
+            blocks.append(measure(Path(tmp), rate, size, options.runs))
+    unlimited = next((b for b in blocks if not b["cdn_rate_mb_s"]), None)
+    results: dict[str, Any] = {
+        "load_average_at_start": list(load),
+        **(unlimited or {}),  # the unlimited loopback figures at the top, as before
+        "links": [b for b in blocks if b["cdn_rate_mb_s"]],
+    }
+    trial = (options.size, options.capped_size, options.runs, links) != (
+        SIZE,
+        CAPPED_SIZE,
+        RUNS,
+        list(LINKS),
+    )
+    if not trial:  # trial runs leave the published figures alone
         (ROOT / "bench" / "results").mkdir(exist_ok=True)
         path_out = ROOT / "bench" / "results" / "download.json"
         path_out.write_text(json.dumps(results, indent=2) + "\n")
-    print(
-        "| 4 GB LFS file | s | MB/s | x plain rate | CPU s | + CPU s/GB vs plain "
-        "| peak RSS MB | emulator CPU s |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name in CONTENDERS:
-        r = results[name]
-        print(
-            f"| {name} | {r['seconds']:.2f} | {r['mb_s']:.0f} | {r['x_plain_rate']:.2f} "
-            f"| {r['cpu_seconds']:.2f} | {r['extra_cpu_s_per_gb']:.2f} | {r['peak_rss_mb']:.0f} "
-            f"| {r['server_cpu_seconds']:.2f} |"
-        )
-    met = "met" if results["goals_met"] else "NOT met"
-    print(f"\ngoals (pipeline peak RSS < 150 MB, >= 0.8x plain rate): {met}")
+    print(f"load average at the start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+    print(table(blocks))
+    print("\ngoals (pipeline peak RSS < 150 MB, >= 0.8x plain rate):")
+    for block in blocks:
+        rate = block["cdn_rate_mb_s"]
+        link = f"{rate:g} MB/s per connection" if rate else "unlimited loopback"
+        print(f"  {link}: {'met' if block['goals_met'] else 'NOT met'}")
     return 0
 
 

@@ -222,3 +222,31 @@ def test_crawl_distributed_keeps_a_real_shaped_quota_within_ten_percent_of_its_b
     span = entries[-1]["time"] - entries[0]["time"]
     print(f"quota crawl: {counts} requests, {span:.1f} s, bound {bound:.1f} s")
     assert span <= 1.10 * bound, f"{span:.1f} s for a bound of {bound:.1f} s"
+
+
+def test_crawls_stop_gracefully_when_their_launcher_is_killed(
+    hubsim_factory: Callable[..., HubSim], redis_server: RedisServer, tmp_path: Path
+) -> None:
+    quotas = [flag for b, q in SMALL.items() for flag in ("--quota", f"anonymous:{b}={q}")]
+    sim = hubsim_factory(
+        "--window", str(WINDOW), *quotas, *EMULATOR, models=QUOTA_CORPUS, seed=SEED
+    )
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "hfspider.cli", "crawl-distributed", "--workers", "2"]
+    command += ["--redis-url", redis_server.url, "--output-dir", str(out), "-s", "FILES_ALLOW="]
+    launcher = subprocess.Popen(
+        command, cwd=REPO, env=crawl_env(sim, tmp_path), stdout=subprocess.PIPE
+    )
+    assert launcher.stdout is not None and launcher.stdout.readline().startswith(b"started ")
+    wait_for(lambda: store_count(out / "worker-1") > 0, 120, "a first model stored")
+    kill_hard(launcher)
+
+    def crawls() -> list[str]:
+        found = subprocess.run(["pgrep", "-f", f"OUTPUT_DIR={out}/"], capture_output=True)
+        return found.stdout.decode().split()
+
+    wait_for(lambda: not crawls(), 60, "the crawls to end")
+    for name in ("worker-1", "worker-2"):  # a graceful stop: leases handed back at once
+        log = crawl_log(out / name)
+        assert "Received SIGTERM" in log and "Spider closed (shutdown)" in log, log[-2000:]
+        assert "unsettled models went back to the queue" in log

@@ -4,8 +4,10 @@ Every hostile card must yield a ModelCard (what could be read plus warnings), qu
 """
 
 import time
+from typing import Any
 
 import pytest
+import yaml
 
 from hfspider.hub.card import (
     CardError,
@@ -306,3 +308,36 @@ def test_deep_flow_nesting_is_refused_before_the_yaml_scanner_sees_it() -> None:
     assert seconds < 0.5
     assert card.warnings == ("card front matter ignored: YAML nested too deeply",)
     assert card.description == "Body text here, still read."
+
+
+LIBYAML_CASES = [
+    "license: mit\ntags: [a, b]\n",
+    "a: &x [1, 2]\nb: *x\nc: *x\n",
+    "a:\t1\n",  # libyaml takes the tab, PyYAML refuses it: PyYAML's answer counts
+    "'a': [\n\t1]\n",
+    "x: &a\n  y: *a\n",
+    "a: 2024-13-45\n",
+    "a: b: c\n",
+    "- a\n",
+    "a: 1\n---\nb: 2\n",
+    "a: !!python/name:os.system\n",
+    "a: 0x1F\nb: 1_000\nc: yes\nd: ~\ne: .inf\nf: 2001-12-14t21:59:43.10-05:00\n",
+    "".join(f"k{i}: &a{i} [v]\n" for i in range(30))
+    + "l: ["
+    + ", ".join(f"*a{i}" for i in range(30)) * 5
+    + "]\n",
+    "- " * 5000 + "x\n",  # deeper than libyaml is trusted with: PyYAML's parser, bounded
+]
+
+
+@pytest.mark.parametrize("text", LIBYAML_CASES)
+def test_libyaml_and_pyyaml_load_the_same(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def load() -> tuple[str, Any]:
+        try:
+            return "ok", load_front_matter(text, CardLimits(max_aliases=100))
+        except CardError as exc:
+            return "error", str(exc)
+
+    fast = load()
+    monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    assert fast == load()

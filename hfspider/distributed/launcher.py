@@ -5,12 +5,15 @@ Each process is a plain `scrapy crawl hf_models -a role=...` with its own OUTPUT
 wait for the lister). When all have ended, the workers' stores are merged into one Parquet
 dataset in `--output-dir` (as `hfspider export --output-dir DIR DIR/worker-*` does). SIGINT
 and SIGTERM are passed on to every process (one: a graceful stop; a second: Scrapy's
-unclean one). Across machines, run the same commands by hand (README.md).
+unclean one); if the launcher itself dies, even by `kill -9`, each crawl gets a SIGTERM (a
+graceful stop: workers hand their leases back), so none runs on unwatched. Across machines,
+run the same commands by hand (README.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
@@ -20,7 +23,18 @@ from types import FrameType
 
 from hfspider.config import load_settings
 from hfspider.store.merge import MergedStores
-from hfspider.store.parquet import export_parquet
+
+# prctl(2): the signal a child gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_launcher() -> None:
+    """In each child before it runs the crawl: SIGTERM when the launcher dies (Linux). The
+    kernel signals once per launcher thread that dies (a second SIGTERM is Scrapy's unclean
+    stop), so the launcher has one thread until its crawls end: pyarrow, which starts its own
+    threads when imported, is imported only for the export."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def crawl_command(role: str, output: Path, redis_url: str, extra: list[str]) -> list[str]:
@@ -81,7 +95,10 @@ def main(argv: list[str]) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "hfspider.settings"}
     # Own sessions: a Ctrl-C reaches them once, forwarded, not also from the terminal.
-    processes = [subprocess.Popen(command, env=env, start_new_session=True) for command in commands]
+    processes = [
+        subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_stop_with_launcher)
+        for command in commands
+    ]
 
     def forward(signum: int, frame: FrameType | None) -> None:
         for process in processes:
@@ -99,6 +116,8 @@ def main(argv: list[str]) -> int:
     if failed:
         print(f"hfspider crawl-distributed: failed: {', '.join(failed)}", file=sys.stderr)
         return 1
+    from hfspider.store.parquet import export_parquet  # see _stop_with_launcher
+
     with MergedStores(outputs) as merged:
         result = export_parquet(merged, args.output_dir, settings["EXPORT_BATCH_ROWS"])
     print(f"exported {result.rows} records from {len(outputs)} workers to {result.path}")

@@ -83,6 +83,14 @@ def parser() -> argparse.ArgumentParser:
         help="where hashes of big files persist between runs",
     )
     p.add_argument("--log-max", type=int, default=DEFAULT_LOG_MAX, help="request log entries kept")
+    p.add_argument(
+        "--cdn-rate",
+        type=float,
+        default=0.0,
+        metavar="MB_PER_S",
+        help="cap each CDN download (one response, one connection) at this many MB/s "
+        "(10^6 bytes), like a link; 0 (the default): unlimited",
+    )
     return p
 
 
@@ -106,6 +114,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         default_limit=args.default_limit,
         cache_dir=args.cache_dir,
         log_max=args.log_max,
+        cdn_rate=args.cdn_rate * 1e6,
     )
     for spec in args.quota:
         parse_quota(spec, settings.quotas)
@@ -114,6 +123,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         settings.tokens[token] = owner
     if settings.window < 1 or not 1 <= settings.default_limit <= 1000 or settings.models < 0:
         raise ValueError("--window >= 1, 1 <= --default-limit <= 1000, --models >= 0")
+    if not 0 <= settings.cdn_rate < float("inf"):
+        raise ValueError("--cdn-rate: MB/s >= 0 (0: unlimited)")
     return settings
 
 

@@ -54,3 +54,4 @@ class Settings:
     default_limit: int = DEFAULT_PAGE_SIZE
     cache_dir: Path | None = None
     log_max: int = DEFAULT_LOG_MAX
+    cdn_rate: float = 0.0  # bytes per second per CDN download; 0: unlimited

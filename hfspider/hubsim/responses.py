@@ -7,7 +7,8 @@ then closes cleanly; `corrupt` flips one byte. It records in the request's `Cont
 body bytes were sent: a body written to its end counts whole; one cut short (the client went
 away or was killed, a `reset` or `truncate` fault) counts what the client's kernel acknowledged
 (`AckCounter`), not what was handed to our socket, part of which can still sit in our send
-buffer: a killed client is charged exactly what reached it.
+buffer: a killed client is charged exactly what reached it. With a `rate`, a `Pacer` spaces
+the writes so that the body leaves no faster than a link of that rate would carry it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hfspider.hubsim.content import ByteSource
+from hfspider.hubsim.content import CHUNK_SIZE, ByteSource
 from hfspider.hubsim.ratelimit import Verdict
 from hfspider.hubsim.wire import JSON_TYPE, TEXT_TYPE, HubError, dumps, json_etag
 
@@ -33,6 +34,8 @@ ACK_POLL = 0.001
 TCP_INFO_SIZE = 192
 TCPI_BYTES_ACKED = 120  # offset of tcpi_bytes_acked (u64) in struct tcp_info, Linux >= 4.1
 TCP_CLOSE = 7  # tcpi_state (the first byte) of a connection that was reset
+PACE_QUANTUM = 0.005  # seconds of a paced body per write: ~200 wake-ups/s, bursts of 5 ms
+PACE_MIN_CHUNK = 64 << 10
 
 
 @dataclass(slots=True)
@@ -190,6 +193,31 @@ class AckCounter:
             self._sock = None
 
 
+class Pacer:
+    """A token bucket of `rate` bytes/s holding at most one write (`chunk`), full at the start.
+
+    A write takes its bytes first (the bucket may go into debt) and then sleeps until the debt
+    is paid: one timer per write, no polling, so a capped download costs the emulator no CPU
+    beyond its bytes. Sleeping late refills the bucket (up to one write), so timer lateness
+    does not add up over a download; a stalled client does not earn a burst beyond one write,
+    as a link does not give back time it stood idle.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.chunk = int(min(CHUNK_SIZE, max(PACE_MIN_CHUNK, rate * PACE_QUANTUM)))
+        self._tokens = float(self.chunk)
+        self._stamp = time.monotonic()
+
+    async def take(self, size: int) -> None:
+        """Wait until `size` more bytes may leave."""
+        now = time.monotonic()
+        self._tokens = min(self.chunk, self._tokens + (now - self._stamp) * self.rate) - size
+        self._stamp = now
+        if self._tokens < 0:
+            await asyncio.sleep(-self._tokens / self.rate)
+
+
 async def send(
     request: web.Request,
     status: int,
@@ -199,8 +227,10 @@ async def send(
     end: int,
     fault: str | None,
     cut: int,
+    rate: float = 0.0,
 ) -> web.StreamResponse:
-    """Stream bytes [start, end) of `source`; `fault` strikes at body offset `cut`."""
+    """Stream bytes [start, end) of `source`; `fault` strikes at body offset `cut`; a `rate`
+    (bytes/s, 0: unlimited) paces the body."""
     ctx = context(request)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
@@ -212,9 +242,12 @@ async def send(
     transport = request.transport
     acks = AckCounter(transport)  # right after the headers went to the transport
     strike = start + cut if fault else end
+    pacer = Pacer(rate) if rate > 0 else None
     try:
         position = start
-        for chunk in source.chunks(start, end):
+        for chunk in source.chunks(start, end, pacer.chunk if pacer else CHUNK_SIZE):
+            if pacer is not None:
+                await pacer.take(len(chunk))
             if position + len(chunk) > strike:
                 if fault == "corrupt":
                     flipped = bytearray(chunk)

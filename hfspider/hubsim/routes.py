@@ -464,7 +464,8 @@ class Hub:
         if self.faults and request.method == "GET":
             fault = self.faults.body_fault(ctx.key, ctx.scope, FILE_BODY_FAULTS)
             cut = self.faults.cut(fault, ctx.key, end - start) if fault else 0
-        return await send(request, status, headers, f.source, start, end, fault, cut)
+        rate = self.settings.cdn_rate if ctx.origin == "cdn" else 0.0
+        return await send(request, status, headers, f.source, start, end, fault, cut, rate)
 
     async def list_datasets(self, request: web.Request) -> web.Response:
         query = parse_query(request.query, self.settings.default_limit, DATASET_EXPAND)

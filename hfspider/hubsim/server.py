@@ -250,6 +250,7 @@ async def _info(request: web.Request) -> web.Response:
             "huge_files": s.huge_files,
             "huge_size": s.huge_size,
             "window": s.window,
+            "cdn_rate_mb_s": s.cdn_rate / 1e6,
             "version": hub.corpus.version,
         }
     )

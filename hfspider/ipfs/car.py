@@ -8,7 +8,7 @@ link order, each CID once.
 from __future__ import annotations
 
 import os
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -54,9 +54,12 @@ def export_car(
     store: Blockstore,
     *,
     stop_at: Container[bytes] = frozenset(),
+    links: Mapping[bytes, list[bytes]] | None = None,
 ) -> CarSummary:
     """Write the DAGs under `roots` from `store`; CIDs in `stop_at` are neither written nor
-    descended into (their blocks live in another CAR, e.g. models under the crawl root)."""
+    descended into (their blocks live in another CAR, e.g. models under the crawl root).
+    `links` gives the links of blocks the caller has just encoded (not decoded again)."""
+    known = links or {}
     out.write(header(roots))
     seen: set[bytes] = set()
     count = size = 0
@@ -74,7 +77,8 @@ def export_car(
             out.write(cid)
             out.write(block)
             count, size = count + 1, size + len(block)
-            stack.extend(reversed(block_links(cid, block)))
+            linked = known.get(cid)
+            stack.extend(reversed(block_links(cid, block) if linked is None else linked))
     return CarSummary(list(roots), count, size)
 
 
@@ -84,6 +88,7 @@ def write_car_file(
     store: Blockstore,
     *,
     stop_at: Container[bytes] = frozenset(),
+    links: Mapping[bytes, list[bytes]] | None = None,
 ) -> CarSummary:
     """`export_car` to `path` atomically: a crash leaves the old file or none, never half;
     an error (a missing or unreadable block) leaves no partial file either."""
@@ -92,7 +97,7 @@ def write_car_file(
     partial = path.with_name(path.name + ".part")
     try:
         with open(partial, "wb") as out:
-            summary = export_car(out, roots, store, stop_at=stop_at)
+            summary = export_car(out, roots, store, stop_at=stop_at, links=links)
             out.flush()
             os.fsync(out.fileno())
     except BaseException:

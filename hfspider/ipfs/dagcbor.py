@@ -39,8 +39,70 @@ def _head(major: int, value: int) -> bytes:
 def encode(value: Any) -> bytes:
     """Encode plain data (dict/list/str/bytes/int/float/bool/None/CidLink) as DAG-CBOR."""
     out: list[bytes] = []
-    _encode(value, out, "$")
+    try:
+        _encode_fast(value, out)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        out = []
+        _encode(value, out, "$")  # the same bytes, or the error with the value's path
     return b"".join(out)
+
+
+# Heads of small lengths and of common map keys: a record repeats the same few dozen keys.
+_SMALL_HEADS = [[bytes([major << 5 | value]) for value in range(24)] for major in range(8)]
+_KEYS: dict[str, tuple[tuple[int, bytes], bytes]] = {}
+_KEYS_MAX = 4096
+
+
+def _key(key: str) -> tuple[tuple[int, bytes], bytes]:
+    """(sort key, encoded key) of a map key; TypeError if it is not a string."""
+    known = _KEYS.get(key)
+    if known is not None:
+        return known
+    if type(key) is not str:
+        raise TypeError("map key is not a string")
+    raw = key.encode("utf-8")
+    known = ((len(raw), raw), _head(3, len(raw)) + raw)
+    if len(_KEYS) < _KEYS_MAX:
+        _KEYS[key] = known
+    return known
+
+
+def _encode_fast(value: Any, out: list[bytes]) -> None:
+    """`_encode` for the plain types a record holds (exact types only: anything else raises
+    and `encode` starts again with `_encode`, which knows every case and names the path)."""
+    kind = type(value)
+    if kind is str:
+        raw = value.encode("utf-8")
+        size = len(raw)
+        out.append(_SMALL_HEADS[3][size] if size < 24 else _head(3, size))
+        out.append(raw)
+    elif kind is dict:
+        size = len(value)
+        out.append(_SMALL_HEADS[5][size] if size < 24 else _head(5, size))
+        keys = sorted((_key(key), key) for key in value)
+        for (_, encoded), key in keys:
+            out.append(encoded)
+            _encode_fast(value[key], out)
+    elif kind is list:
+        size = len(value)
+        out.append(_SMALL_HEADS[4][size] if size < 24 else _head(4, size))
+        for item in value:
+            _encode_fast(item, out)
+    elif value is None:
+        out.append(b"\xf6")
+    elif value is True:
+        out.append(b"\xf5")
+    elif value is False:
+        out.append(b"\xf4")
+    elif kind is int:
+        if 0 <= value < 24:
+            out.append(_SMALL_HEADS[0][value])
+        else:
+            out.append(_head(0, value) if value >= 0 else _head(1, -1 - value))
+    elif kind is float and math.isfinite(value):
+        out.append(b"\xfb" + struct.pack(">d", value))
+    else:
+        raise TypeError("not a plain type: the general encoder takes it")
 
 
 def _encode(value: Any, out: list[bytes], path: str) -> None:

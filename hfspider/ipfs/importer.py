@@ -65,7 +65,9 @@ class FileImporter:
         self.params = params
         self._nodes = NodeMaker(params, DiscardSink() if sink is None else sink)
         self._chunk = params.chunk_size
-        self._buffer = bytearray(self._chunk)
+        # Grown on demand: a small file (a record's metadata.json) never pays for a whole
+        # zeroed chunk.
+        self._buffer = bytearray()
         self._spare: list[bytearray] = []  # leaf buffers the sink is done with, for reuse
         self._fill = 0
         self._size = 0

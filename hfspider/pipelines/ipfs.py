@@ -10,6 +10,11 @@ CAR index remembers the directory link for the root. With IPFS_PUSH,
 the CAR is queued durably and a background loop imports and pins it (hfspider.storage); a
 model counts as stored in IPFS only once the node confirms the pin. At close: the crawl root
 CAR (`car/root-<time>.car`), its CID in the stats and the summary, and a last push round.
+
+Group commit: each CAR is fsynced as it is written (on a worker thread), but the index rows
+of several models are committed in one transaction (hfspider.storage.groupcommit;
+`IPFS_COMMIT_MAX`, `IPFS_COMMIT_MIN_DELAY`, `IPFS_COMMIT_MAX_DELAY`); `process_item` returns
+only once its row is committed, so a model leaves the stage with its CAR and row durable.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ from hfspider.ipfs import (
 from hfspider.ipfs.snapshot import METADATA_NAME
 from hfspider.items import ModelItem
 from hfspider.storage import ImportEntry, KuboStorage, StorageError
-from hfspider.storage.carindex import CarIndex
+from hfspider.storage.carindex import CarIndex, IndexRow, row
+from hfspider.storage.groupcommit import GroupCommit
 from hfspider.store.records import STORE_FILE, RecordStore
 from hfspider.store.rejected import RejectedSink, run_id
 
@@ -60,6 +66,7 @@ class IpfsPipeline:
         storage: KuboStorage | None,
         push_interval: float,
         drain_timeout: float,
+        commit: dict[str, float] | None = None,
     ) -> None:
         self.params = params
         self.output_dir = output_dir
@@ -70,6 +77,13 @@ class IpfsPipeline:
         self.drain_timeout = drain_timeout
         self.rejected = RejectedSink(output_dir / "rejected", run_id("ipfs"))
         self.index = CarIndex(self.car_dir / INDEX_FILE)
+        self.committer: GroupCommit[IndexRow] = GroupCommit(
+            self.index.put_many,
+            max_entries=int((commit or {}).get("max_entries", 64)),
+            min_delay=(commit or {}).get("min_delay", 0.005),
+            max_delay=(commit or {}).get("max_delay", 0.05),
+            in_thread=True,
+        )
         # Its own handle on the files stage's cache index (pipelines close in parallel).
         self.cache = FileCache(output_dir, 0, stats)
         if storage is not None:
@@ -90,6 +104,11 @@ class IpfsPipeline:
             storage,
             settings.getfloat("IPFS_PUSH_INTERVAL", 1.0),
             settings.getfloat("IPFS_DRAIN_TIMEOUT", 60.0),
+            {
+                "max_entries": settings.getint("IPFS_COMMIT_MAX"),
+                "min_delay": settings.getfloat("IPFS_COMMIT_MIN_DELAY"),
+                "max_delay": settings.getfloat("IPFS_COMMIT_MAX_DELAY"),
+            },
         )
 
     def open_spider(self) -> None:
@@ -98,9 +117,14 @@ class IpfsPipeline:
             self._pusher = asyncio.ensure_future(self._push_loop())
 
     async def process_item(self, item: ModelItem) -> ModelItem:
+        async with self.committer.entering():
+            return await self._process(item)
+
+    async def _process(self, item: ModelItem) -> ModelItem:
         model_id, sha = item.key
         try:
-            car_path, roots = await asyncio.to_thread(self._write_snapshot, item)
+            car_path, roots, index_row = await asyncio.to_thread(self._write_snapshot, item)
+            await self.committer.commit(index_row)  # the CAR is fsynced, the row committed
             if self.storage is not None:
                 await asyncio.to_thread(self.storage.check, model_id, car_path, roots)
                 self.storage.submit(model_id, car_path, roots, f"{model_id}@{sha}", checked=True)
@@ -111,7 +135,7 @@ class IpfsPipeline:
         finally:
             item.release()
         self.stats.inc_value(STATS_PREFIX + "cars")
-        if self.storage is None:
+        if self.storage is None and index_row[-1] != "[]":  # the CAR holds local files
             # Without a node the CAR is the IPFS copy: the local files may now be evicted.
             self.cache.mark_stored(self.index.files(str(car_path)))
         return item
@@ -120,8 +144,9 @@ class IpfsPipeline:
         """The node confirmed a CAR's pin: its local files may now be evicted."""
         self.cache.mark_stored(self.index.files(entry.car_path))
 
-    def _write_snapshot(self, item: ModelItem) -> tuple[Path, list[str]]:
-        """Blocks, CAR and index of one snapshot (blocking I/O: runs in a worker thread)."""
+    def _write_snapshot(self, item: ModelItem) -> tuple[Path, list[str], IndexRow]:
+        """Blocks and CAR of one snapshot, and its index row to commit (blocking I/O: runs in
+        a worker thread)."""
         model_id, sha = item.key
         if METADATA_NAME in item.fetched:
             # The directory's metadata.json is the record; the repo's own file stays on disk.
@@ -141,9 +166,9 @@ class IpfsPipeline:
         except (BlockstoreError, CarError) as exc:  # e.g. a fetched file changed on disk
             raise SnapshotError(model_id, f"CAR not written: {exc}") from None
         local = [e["local_path"] for e in item.record["files"] if e["filename"] in item.fetched]
-        self.index.put(model_id, sha, snapshot.directory, snapshot.cid, str(car_path), local)
+        index_row = row(model_id, sha, snapshot.directory, snapshot.cid, str(car_path), local)
         item.record = snapshot.record
-        return car_path, [cid_str(root) for root in snapshot.roots]
+        return car_path, [snapshot.dir_cid, snapshot.cid], index_row
 
     async def _push_loop(self) -> None:
         assert self.storage is not None
@@ -155,6 +180,8 @@ class IpfsPipeline:
             await asyncio.sleep(self.push_interval)
 
     async def close_spider(self) -> None:
+        await self.committer.close()
+        self.stats.set_value(STATS_PREFIX + "index_commits", self.committer.batches)
         root = await asyncio.to_thread(self._write_root)
         if self._pusher is not None:
             self._pusher.cancel()

@@ -28,7 +28,11 @@ CREATE TABLE IF NOT EXISTS snapshots (
     files      TEXT NOT NULL,
     PRIMARY KEY (model_id, sha)
 );
+CREATE INDEX IF NOT EXISTS snapshots_by_car ON snapshots (car_path);
 """
+INSERT = "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)"
+# One row of `snapshots`, as `row()` makes it and `put_many` takes it.
+IndexRow = tuple[str, str, str, int, str, str, str]
 
 
 class CarIndex:
@@ -51,11 +55,18 @@ class CarIndex:
     ) -> None:
         """Remember a written CAR and the local files in it (the same snapshot again replaces
         its row)."""
-        row = (model_id, sha, cid_str(directory.cid), directory.tsize, record_cid, car_path)
-        self._db.execute(
-            "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (*row, json.dumps(files)),
-        )
+        self.put_many([row(model_id, sha, directory, record_cid, car_path, files)])
+
+    def put_many(self, rows: list[IndexRow]) -> None:
+        """Several `put`s in one transaction (one commit, one fsync: the IPFS stage's group
+        commit)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(INSERT, rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def files(self, car_path: str) -> list[str]:
         """The local files (relative to OUTPUT_DIR) whose bytes the CAR at `car_path` holds."""
@@ -82,3 +93,11 @@ class CarIndex:
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType
     ) -> None:
         self.close()
+
+
+def row(
+    model_id: str, sha: str, directory: Link, record_cid: str, car_path: str, files: list[str]
+) -> IndexRow:
+    """The index row of a written CAR (see `CarIndex.put`)."""
+    cid = cid_str(directory.cid)
+    return (model_id, sha, cid, directory.tsize, record_cid, car_path, json.dumps(files))

@@ -297,3 +297,7 @@ def main(argv: list[str]) -> int:
             result = export_parquet(store, args.output_dir, args.batch_rows)
     print(f"exported {result.rows} records in {len(result.partitions)} partitions to {result.path}")
     return 0
+
+
+if __name__ == "__main__":  # the crawl's export at close runs this in a child process
+    sys.exit(main(sys.argv[1:]))
