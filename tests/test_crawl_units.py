@@ -12,6 +12,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.misc import load_object
 from twisted.python.failure import Failure
 
 from hfspider import settings as settings_module
@@ -148,3 +149,15 @@ def test_a_callback_error_gives_the_model_up_with_its_reason(tmp_path: Path) -> 
         "'dict' object has no attribute 'siblings'"
     ]
     assert crawler.stats.get_value("hfspider/models/failed") == 1
+
+
+def test_the_crawl_remembers_no_request_fingerprints() -> None:
+    # Scrapy's default filter keeps one fingerprint per request for the whole crawl: memory
+    # growing with the number of models. The spider drops twice-listed models itself.
+    settings = Settings()
+    settings.setmodule(settings_module, priority="project")
+    dupefilter = load_object(settings["DUPEFILTER_CLASS"])()
+    request = Request(f"{HUB}/api/models/org/model/revision/{'0' * 40}")
+    assert not dupefilter.request_seen(request)
+    assert not dupefilter.request_seen(request)
+    assert not hasattr(dupefilter, "fingerprints")
