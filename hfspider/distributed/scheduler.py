@@ -29,8 +29,9 @@ import logging
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import scrapy
@@ -42,6 +43,7 @@ from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Seconds without trying Redis after it failed (the engine asks for a request many times a
 # second); and how long a call may hang on an unanswering Redis.
@@ -59,13 +61,14 @@ def worker_name(settings: BaseSettings) -> str:
 
 def scheduler_settings(settings: BaseSettings, prefix: str) -> dict[str, Any]:
     """The settings that make a worker's scheduler this one."""
+    name = worker_name(settings)
     return {
         "SCHEDULER": "hfspider.distributed.scheduler.RedisScheduler",
         "SCHEDULER_SERIALIZER": "hfspider.distributed.serializer",
-        "SCHEDULER_QUEUE_KEY": f"{prefix}:requests:{worker_name(settings)}",
+        "SCHEDULER_QUEUE_KEY": f"{prefix}:requests:{name}",
         "SCHEDULER_QUEUE_CLASS": "hfspider.distributed.scheduler.PeekingPriorityQueue",
         "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
-        "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:dupefilter:{worker_name(settings)}",
+        "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:dupefilter:{name}",
         "SCHEDULER_PERSIST": False,
         "SCHEDULER_FLUSH_ON_START": True,
         "REDIS_URL": settings.get("RATELIMIT_REDIS_URL"),
@@ -75,6 +78,17 @@ def scheduler_settings(settings: BaseSettings, prefix: str) -> dict[str, Any]:
             "retry": Retry(NoBackoff(), 0),  # the scheduler's callers decide when to retry
         },
     }
+
+
+def _until_redis_answers(call: Callable[[], T]) -> T:
+    """`call()`, retried while Redis is unreachable: for the start, before the crawl runs
+    (blocking is harmless then)."""
+    while True:
+        try:
+            return call()
+        except redis.RedisError as exc:
+            logger.warning("Redis for the request queue is unreachable (%s); waiting", exc)
+            time.sleep(RETRY_AFTER)
 
 
 class PeekingPriorityQueue(PriorityQueue):
@@ -118,13 +132,8 @@ class RedisScheduler(Scheduler):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
-        while True:  # scrapy-redis pings Redis here: wait for it, as every other call does
-            try:
-                scheduler = cls.from_settings(crawler.settings)
-                break
-            except redis.RedisError as exc:
-                logger.warning("Redis for the request queue is unreachable (%s); waiting", exc)
-                time.sleep(RETRY_AFTER)
+        # scrapy-redis pings Redis here: wait for it, as every other call does
+        scheduler = _until_redis_answers(lambda: cls.from_settings(crawler.settings))
         scheduler.stats = crawler.stats
         scheduler.spill = deque()
         scheduler.down_since = None
@@ -132,13 +141,7 @@ class RedisScheduler(Scheduler):
         return scheduler
 
     def open(self, spider: scrapy.Spider) -> None:
-        while True:
-            try:
-                super().open(spider)
-                return
-            except redis.RedisError as exc:
-                logger.warning("Redis for the request queue is unreachable (%s); waiting", exc)
-                time.sleep(RETRY_AFTER)
+        _until_redis_answers(lambda: super(RedisScheduler, self).open(spider))
 
     def close(self, reason: str) -> None:
         try:

@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
@@ -66,7 +67,7 @@ class IpfsPipeline:
         storage: KuboStorage | None,
         push_interval: float,
         drain_timeout: float,
-        commit: dict[str, float] | None = None,
+        commit: dict[str, Any] | None = None,
     ) -> None:
         self.params = params
         self.output_dir = output_dir
@@ -78,11 +79,7 @@ class IpfsPipeline:
         self.rejected = RejectedSink(output_dir / "rejected", run_id("ipfs"))
         self.index = CarIndex(self.car_dir / INDEX_FILE)
         self.committer: GroupCommit[IndexRow] = GroupCommit(
-            self.index.put_many,
-            max_entries=int((commit or {}).get("max_entries", 64)),
-            min_delay=(commit or {}).get("min_delay", 0.005),
-            max_delay=(commit or {}).get("max_delay", 0.05),
-            in_thread=True,
+            self.index.put_many, in_thread=True, **(commit or {})
         )
         # Its own handle on the files stage's cache index (pipelines close in parallel).
         self.cache = FileCache(output_dir, 0, stats)
@@ -123,7 +120,7 @@ class IpfsPipeline:
     async def _process(self, item: ModelItem) -> ModelItem:
         model_id, sha = item.key
         try:
-            car_path, roots, index_row = await asyncio.to_thread(self._write_snapshot, item)
+            car_path, roots, index_row, local = await asyncio.to_thread(self._write_snapshot, item)
             await self.committer.commit(index_row)  # the CAR is fsynced, the row committed
             if self.storage is not None:
                 await asyncio.to_thread(self.storage.check, model_id, car_path, roots)
@@ -135,18 +132,18 @@ class IpfsPipeline:
         finally:
             item.release()
         self.stats.inc_value(STATS_PREFIX + "cars")
-        if self.storage is None and index_row[-1] != "[]":  # the CAR holds local files
+        if self.storage is None and local:
             # Without a node the CAR is the IPFS copy: the local files may now be evicted.
-            self.cache.mark_stored(self.index.files(str(car_path)))
+            self.cache.mark_stored(local)
         return item
 
     def _pinned(self, entry: ImportEntry) -> None:
         """The node confirmed a CAR's pin: its local files may now be evicted."""
         self.cache.mark_stored(self.index.files(entry.car_path))
 
-    def _write_snapshot(self, item: ModelItem) -> tuple[Path, list[str], IndexRow]:
-        """Blocks and CAR of one snapshot, and its index row to commit (blocking I/O: runs in
-        a worker thread)."""
+    def _write_snapshot(self, item: ModelItem) -> tuple[Path, list[str], IndexRow, list[str]]:
+        """Blocks and CAR of one snapshot: its path, roots, index row to commit and the local
+        files it holds (blocking I/O: runs in a worker thread)."""
         model_id, sha = item.key
         if METADATA_NAME in item.fetched:
             # The directory's metadata.json is the record; the repo's own file stays on disk.
@@ -168,7 +165,7 @@ class IpfsPipeline:
         local = [e["local_path"] for e in item.record["files"] if e["filename"] in item.fetched]
         index_row = row(model_id, sha, snapshot.directory, snapshot.cid, str(car_path), local)
         item.record = snapshot.record
-        return car_path, [snapshot.dir_cid, snapshot.cid], index_row
+        return car_path, [snapshot.dir_cid, snapshot.cid], index_row, local
 
     async def _push_loop(self) -> None:
         assert self.storage is not None

@@ -41,7 +41,7 @@ class StorePipeline:
         export: bool,
         batch_rows: int,
         stats: StatsCollector,
-        commit: dict[str, float] | None = None,
+        commit: dict[str, Any] | None = None,
         export_in_child: bool = True,
     ):
         self.output_dir = output_dir
@@ -50,13 +50,7 @@ class StorePipeline:
         self.stats = stats
         self.export_in_child = export_in_child
         self.store: RecordStore | None = None
-        commit = commit or {}
-        self.committer: GroupCommit[dict[str, Any]] = GroupCommit(
-            self._commit,
-            max_entries=int(commit.get("max_entries", 64)),
-            min_delay=commit.get("min_delay", 0.005),
-            max_delay=commit.get("max_delay", 0.05),
-        )
+        self.committer: GroupCommit[dict[str, Any]] = GroupCommit(self._commit, **(commit or {}))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
