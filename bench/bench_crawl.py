@@ -10,6 +10,10 @@ CPU 0; each client runs alone, pinned to CPU 1, in its own process, one after th
 * hfspider, `lite` mode (listing fields only);
 * hfspider, `full` mode with the default files stage (every small file fetched and imported
   for IPFS), on 1,000 models: what a default crawl costs beyond the peer's reads;
+* two floors that do nothing with what they read, to show where a model's CPU goes: Scrapy
+  alone (a bare spider making exactly the spider's requests with the same concurrency
+  settings, callbacks that only find the next URL, no middlewares, pipelines or storage) and
+  aiohttp alone (the same requests from 16 asyncio tasks, no framework);
 * the peer: huggingface_hub 2.4.0 doing the same reads (`list_models` with the same `expand`
   fields, then per model `model_info(files_metadata=True)` at the listed sha and
   `hf_hub_download` of README.md and config.json when the repo has them), sequentially and
@@ -26,7 +30,11 @@ emulator's first hashing.
 Goals (issue 3): at most half the peer's requests per model; at least 3x the 16-thread peer's
 models per CPU second; peak RSS under 300 MB whatever the number of models.
 
-`python bench/bench_crawl.py [MODELS]`; `--peer THREADS` is the peer itself (internal).
+The 16-thread peer runs twice; the goal is checked against its better run (the one most
+favourable to the peer).
+
+`python bench/bench_crawl.py [MODELS]`; `--peer THREADS`, `--floor scrapy|aiohttp` are the
+contenders themselves (internal).
 """
 
 from __future__ import annotations
@@ -87,6 +95,104 @@ def peer(threads: int) -> None:
         with concurrent.futures.ThreadPoolExecutor(threads) as pool:
             complete = sum(pool.map(read, models))
     print(json.dumps({"models": len(models), "complete": complete}))
+
+
+# -- the floors (run in their own process) -------------------------------------------------
+
+
+def scrapy_floor() -> None:
+    """A bare Scrapy spider making the spider's requests (full mode); responses discarded."""
+    import scrapy
+    from scrapy.crawler import AsyncCrawlerProcess
+
+    from hfspider.hub.endpoints import ListingQuery, model_info_url, next_page_url
+
+    endpoint = os.environ["HF_ENDPOINT"]
+
+    class Floor(scrapy.Spider):
+        name = "floor"
+
+        async def start(self) -> Any:
+            yield scrapy.Request(ListingQuery().url(endpoint), callback=self.listing)
+
+        def listing(self, response: Any) -> Any:
+            for model in json.loads(response.body):
+                url = model_info_url(endpoint, model["id"], model["sha"])
+                yield scrapy.Request(url, callback=self.info)
+            link = next_page_url(response.headers.get("Link", b"").decode(), response.url)
+            if link:
+                yield scrapy.Request(link, callback=self.listing)
+
+        def info(self, response: Any) -> Any:
+            for url in floor_file_urls(endpoint, json.loads(response.body)):
+                yield scrapy.Request(url, callback=self.file)
+
+        def file(self, response: Any) -> None:
+            pass
+
+    settings = {
+        "LOG_LEVEL": "WARNING",
+        "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+        "CONCURRENT_REQUESTS": 16,  # as pipelines_config/scrapy.toml, full mode
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
+        "CONCURRENT_ITEMS": 1,
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
+        "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+        "ROBOTSTXT_OBEY": False,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+    }
+    process = AsyncCrawlerProcess(settings)
+    process.crawl(Floor)
+    process.start()
+
+
+def aiohttp_floor() -> None:
+    """The same requests from 16 asyncio tasks over one aiohttp session; no framework."""
+    import asyncio
+
+    import aiohttp
+
+    from hfspider.hub.endpoints import ListingQuery, model_info_url, next_page_url
+
+    endpoint = os.environ["HF_ENDPOINT"]
+
+    async def run() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
+            listed_models: list[Any] = []
+            url: str | None = ListingQuery().url(endpoint)
+            while url:
+                async with session.get(url) as response:
+                    listed_models += json.loads(await response.read())
+                    link = response.headers.get("Link", "")
+                url = next_page_url(link, url)
+            queue = iter(listed_models)
+
+            async def worker() -> None:
+                for model in queue:
+                    url = model_info_url(endpoint, model["id"], model["sha"])
+                    async with session.get(url) as response:
+                        body = await response.read()
+                    if response.status != 200:
+                        continue
+                    for file_url in floor_file_urls(endpoint, json.loads(body)):
+                        async with session.get(file_url) as response:
+                            await response.read()
+
+            await asyncio.gather(*(worker() for _ in range(THREADS)))
+
+    asyncio.run(run())
+
+
+def floor_file_urls(endpoint: str, info: dict[str, Any]) -> list[str]:
+    """README.md and config.json where the spider asks for them (the resolve cache)."""
+    from hfspider.hub.endpoints import resolve_cache_url
+
+    return [
+        resolve_cache_url(endpoint, info["id"], info["sha"], entry["rfilename"], entry["blobId"])
+        for entry in info.get("siblings") or ()
+        if entry["rfilename"] in ("README.md", "config.json") and "lfs" not in entry
+    ]
 
 
 # -- the emulator ---------------------------------------------------------------------------
@@ -206,15 +312,16 @@ COUNT_ROWS = "import sys,json,pyarrow.dataset as d;print(d.dataset(sys.argv[1]+'
 COUNT_ROWS += "partitioning='hive').count_rows())"
 
 
-def peer_run(base: str, workdir: Path, threads: int, models: int) -> dict:
+def peer_run(base: str, workdir: Path, threads: int, models: int, again: bool = False) -> dict:
     label = "huggingface_hub, sequential" if threads == 1 else f"huggingface_hub, {threads} threads"
+    label += ", second run" if again else ""
     env = dict(os.environ)
     env.update(
         HF_ENDPOINT=base,
         HF_HUB_DISABLE_XET="1",
         HF_HUB_DISABLE_TELEMETRY="1",
         HF_HUB_DISABLE_PROGRESS_BARS="1",
-        HF_HOME=str(workdir / f"peer-{threads}"),
+        HF_HOME=str(workdir / re.sub(r"\W+", "_", label)),  # an empty download cache each
     )
     env.pop("HF_TOKEN", None)
     command = [sys.executable, str(Path(__file__).resolve()), "--peer", str(threads)]
@@ -223,6 +330,13 @@ def peer_run(base: str, workdir: Path, threads: int, models: int) -> dict:
     assert counted["models"] == models, counted
     result["complete"] = counted["complete"]
     return result
+
+
+def floor_run(base: str, kind: str, models: int) -> dict:
+    env = dict(os.environ, HF_ENDPOINT=base)
+    env.pop("HF_TOKEN", None)
+    command = [sys.executable, str(Path(__file__).resolve()), "--floor", kind]
+    return measure(f"floor: {kind} alone, same requests, nothing kept", command, env, base, models)
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -246,14 +360,23 @@ def table(runs: list[dict]) -> str:
 
 
 def goals(runs: dict[str, dict]) -> dict[str, Any]:
-    full, sequential, threaded = runs["full"], runs["peer-1"], runs["peer-16"]
+    full, sequential = runs["full"], runs["peer-1"]
+    threaded = max(
+        (run for key, run in runs.items() if key.startswith("peer-16")),
+        key=lambda run: run["models_per_cpu_s"],
+    )
     peer_requests = min(
         sequential["requests_per_model_total"], threaded["requests_per_model_total"]
     )
     request_ratio = full["requests_per_model_total"] / peer_requests
     cpu_ratio = full["models_per_cpu_s"] / threaded["models_per_cpu_s"]
-    rss = max(run["peak_rss_mb"] for key, run in runs.items() if not key.startswith("peer"))
+    own = [run for key, run in runs.items() if not key.startswith(("peer", "floor"))]
+    rss = max(run["peak_rss_mb"] for run in own)
     return {
+        "peer_16_models_per_cpu_s": threaded["models_per_cpu_s"],
+        "scrapy_floor_cpu_ratio": round(
+            runs["floor-scrapy"]["models_per_cpu_s"] / threaded["models_per_cpu_s"], 2
+        ),
         "request_ratio": round(request_ratio, 3),
         "request_goal_met": request_ratio <= GOAL_REQUEST_RATIO,
         "cpu_ratio": round(cpu_ratio, 2),
@@ -288,8 +411,11 @@ def main(models: int) -> None:
                     f"limit={files_models}",
                     files=True,
                 ),
+                "floor-scrapy": floor_run(base, "scrapy", count),
+                "floor-aiohttp": floor_run(base, "aiohttp", count),
                 "peer-1": peer_run(base, workdir, 1, count),
                 "peer-16": peer_run(base, workdir, THREADS, count),
+                "peer-16-again": peer_run(base, workdir, THREADS, count, again=True),
             }
     finally:
         process.terminate()
@@ -316,5 +442,7 @@ def main(models: int) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--peer"]:
         peer(int(sys.argv[2]))
+    elif sys.argv[1:2] == ["--floor"]:
+        {"scrapy": scrapy_floor, "aiohttp": aiohttp_floor}[sys.argv[2]]()
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else MODELS)

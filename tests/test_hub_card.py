@@ -200,6 +200,29 @@ def test_a_cut_inside_a_multibyte_character_never_splits_it() -> None:
     assert len(card.warnings) == 1 and "kept the first 51" in card.warnings[0]
 
 
+@pytest.mark.parametrize("character", ["é", "€", "🤗"])
+@pytest.mark.parametrize("extra", [1, 2, 3])
+def test_a_card_cut_by_a_range_request_drops_only_the_cut_character(
+    character: str, extra: int
+) -> None:
+    """The spider asks for the first max_bytes of a big card: the answer may end inside a
+    character; that is no decoding error, and whole characters before it are kept."""
+    whole = ("a" * extra + character * 40).encode()
+    for size in range(extra, len(whole)):
+        cut = whole[:size]
+        card = parse_card(cut, CardLimits(max_bytes=size))
+        assert card.warnings == ()
+        assert whole.decode().startswith(card.text)
+        assert len(cut) - len(card.text.encode()) < len(character.encode())
+
+
+def test_a_card_of_exactly_the_limit_with_bad_bytes_inside_still_says_so() -> None:
+    raw = b"ab\xffcd"
+    card = parse_card(raw, CardLimits(max_bytes=len(raw)))
+    assert card.text == "ab\ufffdcd"
+    assert any("not valid UTF-8" in warning for warning in card.warnings)
+
+
 ALIAS_BOMB = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
 b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
 c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]

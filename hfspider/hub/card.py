@@ -98,6 +98,10 @@ def parse_card(raw: bytes, limits: CardLimits = DEFAULT_CARD_LIMITS) -> ModelCar
     if len(raw) > limits.max_bytes:
         warnings.append(f"card is {len(raw)} bytes; kept the first {limits.max_bytes}")
         raw = _utf8_prefix(raw, limits.max_bytes)
+    elif len(raw) == limits.max_bytes:
+        # Exactly the limit: likely a card fetched with a Range of max_bytes, which may end
+        # inside a character. Its last bytes are not corruption, just cut.
+        raw = _without_partial_tail(raw)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -121,6 +125,17 @@ def _utf8_prefix(raw: bytes, size: int) -> bytes:
     while end > 0 and end > size - 4 and raw[end] & 0xC0 == 0x80:
         end -= 1
     return raw[:end]
+
+
+def _without_partial_tail(raw: bytes) -> bytes:
+    """`raw` less a UTF-8 sequence cut short at its end (at most 3 bytes), if there is one."""
+    for back in range(1, min(4, len(raw)) + 1):
+        byte = raw[-back]
+        if byte & 0xC0 != 0x80:  # an ASCII byte or the lead byte of the last sequence
+            needed = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4
+            cut = byte >= 0xC0 and back < needed
+            return raw[:-back] if cut else raw
+    return raw
 
 
 def split_front_matter(text: str) -> tuple[str | None, str]:
