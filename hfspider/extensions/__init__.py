@@ -1,1 +1,2 @@
-"""Scrapy extensions: the live progress line and the end-of-crawl summary."""
+"""Scrapy extensions: malloc arenas limited early, the live progress line and the
+end-of-crawl summary."""

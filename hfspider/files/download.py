@@ -31,8 +31,6 @@ RATELIMIT_RETRY_429_TIMES. The Hub's refusals (401, 403, 404...) are not retried
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import json
 import logging
 import os
@@ -60,6 +58,7 @@ from hfspider.files.verify import (
 )
 from hfspider.hub.auth import is_hub_origin
 from hfspider.ipfs import BlockSink, ImportParams
+from hfspider.memory import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +66,6 @@ logger = logging.getLogger(__name__)
 # bound on bytes received but not yet written to the part (what a kill -9 can cost twice).
 CHUNK_SIZE = 1 << 20
 HASH_BACKLOG = 4  # chunks waiting for the hashing thread before the network is paused
-# glibc malloc: allocations under this size come from the heap, and this much freed memory is
-# kept there for reuse. Its default (a 128 KiB threshold that grows, a top trimmed past twice
-# that) hands the pages of aiohttp's body pieces (up to 256 KiB, freed on the hashing thread)
-# back to the kernel and faults them in again: ~90,000 page faults, ~0.2 CPU s per GB.
-MALLOC_MMAP_THRESHOLD = 8 << 20
-MALLOC_TRIM_THRESHOLD = 64 << 20
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 REASON_MAX_CHARS = 300
 _URL_QUERY_RE = re.compile(r"(https?://[^\s?#'\"]*)[?#][^\s'\"]*")
@@ -139,18 +131,6 @@ def refusal(status: int, headers: Mapping[str, str]) -> HubRefusedError:
     message = headers.get("X-Error-Message", "")
     reason = " ".join(part for part in (f"HTTP {status}", code and f"{code}:", message) if part)
     return HubRefusedError(reason, whole_repo=not (status == 404 and code == "EntryNotFound"))
-
-
-def keep_freed_memory() -> None:
-    """Ask glibc's malloc to keep freed heap memory for reuse (see MALLOC_TRIM_THRESHOLD);
-    a no-op elsewhere. Process-wide: it costs at most that much idle RSS."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
-    mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD)
 
 
 def open_session(timeout: float, receive_buffer: int) -> aiohttp.ClientSession:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from hfspider.files.cache import FileCache
 from hfspider.ipfs import (
     BlockstoreError,
     CarError,
+    FileBlockstore,
     ImportParams,
     Link,
     MemoryBlockstore,
@@ -46,6 +49,7 @@ from hfspider.ipfs import (
 )
 from hfspider.ipfs.snapshot import METADATA_NAME
 from hfspider.items import ModelItem
+from hfspider.pipelines.files import remove_stale_spools
 from hfspider.storage import ImportEntry, KuboStorage, StorageError
 from hfspider.storage.carindex import CarIndex, IndexRow, row
 from hfspider.storage.groupcommit import GroupCommit
@@ -56,6 +60,10 @@ logger = logging.getLogger(__name__)
 CAR_DIR = "car"
 INDEX_FILE = "index.sqlite"
 STATS_PREFIX = "hfspider/ipfs/"
+# The crawl root's blocks, spooled to disk while the root is built (one folder per process id,
+# removed once the root's CAR is written, or by the next crawl after a kill -9): an author's
+# directory block lists all of its models, so together they are ~100 bytes per model.
+ROOT_SPOOL_DIR = Path("state", "root-spool")
 
 
 class IpfsPipeline:
@@ -201,7 +209,16 @@ class IpfsPipeline:
     def _write_root(self) -> tuple[Path, list[str], str] | None:
         """The crawl root over every current snapshot that has a CAR (also from earlier
         crawls), or None when there is none."""
-        store = MemoryBlockstore()
+        remove_stale_spools(self.output_dir / ROOT_SPOOL_DIR)
+        folder = self.output_dir / ROOT_SPOOL_DIR / str(os.getpid())
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileBlockstore(folder / "root.blocks") as store:
+                return self._write_root_with(store)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _write_root_with(self, store: FileBlockstore) -> tuple[Path, list[str], str] | None:
         counts = {"included": 0, "no_car": 0, "legacy_id": 0}
 
         def models() -> Iterator[tuple[str, Link]]:

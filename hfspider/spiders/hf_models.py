@@ -37,6 +37,7 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
+from scrapy.utils.job import job_dir
 from twisted.python.failure import Failure
 
 from hfspider.distributed.roles import LISTER, WORKER, join
@@ -57,6 +58,7 @@ from hfspider.items import ModelItem
 from hfspider.store.progress import ListingProgress
 from hfspider.store.records import STORE_FILE, RecordStore
 from hfspider.store.rejected import RejectedSink, run_id
+from hfspider.store.seen import SeenIds
 
 MODES = ("full", "lite")
 README = "README.md"
@@ -187,6 +189,10 @@ class HfModelsSpider(scrapy.Spider):
         if self.role == WORKER and self.arguments:
             raise ValueError("a worker crawls what the lister queued: -a arguments are its")
         self.worker = join(crawler, self.role, self.store, self.rejected) if self.role else None
+        # The identities listed so far, on disk (O(models): hfspider/store/seen.py).
+        self._seen: SeenIds | None = None
+        if self.worker is None:
+            self._seen = SeenIds.for_crawl(output, job_dir(settings))
         crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
         crawler.signals.connect(self.item_error, signal=signals.item_error)
@@ -210,7 +216,7 @@ class HfModelsSpider(scrapy.Spider):
             # A graceful stop with JOBDIR: Scrapy's queue holds the pending requests.
             self._progress: ListingProgress = state["progress"]
             self._page_start: dict[str, int] = state["page_start"]
-            self._seen: set[str] = state["seen"]
+            self._resume_seen(state)
             self.logger.info("Resuming from JOBDIR at %s", self._progress.checkpoint)
             return
         checkpoint = self.store.checkpoint(self.crawl_key)
@@ -220,10 +226,32 @@ class HfModelsSpider(scrapy.Spider):
             self.stats.set_value("hfspider/resumed_from_position", position)
         self._progress = ListingProgress(url)
         self._page_start = {url: position}
-        self._seen = set()
+        self.seen.clear()  # a JOBDIR's file after a kill -9: this listing is not deduped yet
         if state is not None:
-            state.update(progress=self._progress, page_start=self._page_start, seen=self._seen)
+            state.update(progress=self._progress, page_start=self._page_start, seen=0)
         yield self._listing_request(url)
+
+    @property
+    def seen(self) -> SeenIds:
+        assert self._seen is not None, "a worker lists nothing"
+        return self._seen
+
+    def _resume_seen(self, state: dict[str, Any]) -> None:
+        """The identities seen at the graceful stop, and none listed since (by a run killed
+        after resuming from the same state)."""
+        seen = state["seen"]
+        if isinstance(seen, set):  # a JOBDIR from before the identities were on disk
+            self.seen.clear()
+            self.seen.add(sorted(seen))
+        elif len(self.seen) < seen:
+            self.logger.warning(
+                "%s lost identities (%d of %d): a model listed twice may be crawled twice",
+                self.seen.path,
+                len(self.seen),
+                seen,
+            )
+        else:
+            self.seen.truncate(seen)
 
     def _listing_request(self, url: str) -> scrapy.Request:
         return scrapy.Request(
@@ -252,12 +280,14 @@ class HfModelsSpider(scrapy.Spider):
         next_url = next_page_url(response.headers.get("Link", b"").decode("latin-1"), page)
         taken = self._page_start[page]
         chosen: list[tuple[ModelInfo, Any]] = []
-        for model, raw in zip(listing.models, listing.raw, strict=True):
-            identity = model.hub_id or model.id
-            if identity in self._seen:
+        # The whole page at once (one transaction); once the loop breaks, no page follows.
+        new = self.seen.add([model.hub_id or model.id for model in listing.models])
+        if (state := getattr(self, "state", None)) is not None:
+            state["seen"] = len(self.seen)
+        for model, raw, is_new in zip(listing.models, listing.raw, new, strict=True):
+            if not is_new:
                 self.stats.inc_value("hfspider/models/duplicates")
                 continue
-            self._seen.add(identity)
             if self.options.min_downloads is not None and (
                 (model.downloads or 0) < self.options.min_downloads
             ):
@@ -505,8 +535,15 @@ class HfModelsSpider(scrapy.Spider):
         if moved:
             url = self._progress.checkpoint
             self.store.save_checkpoint(self.crawl_key, url, self._page_start.get(url or "", 0))
+            # The pages before the checkpoint are settled: their start positions are done with
+            # (kept, they would be one entry per page of the whole listing).
+            if url is None or url in self._page_start:
+                while self._page_start and (first := next(iter(self._page_start))) != url:
+                    del self._page_start[first]
 
     def closed(self, reason: str) -> None:
+        if self._seen is not None:
+            self._seen.close()
         self.store.close()
         self.rejected.close()
 
