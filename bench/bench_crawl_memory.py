@@ -34,8 +34,8 @@ from bench_crawl import listed, start_emulator, warm_up
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = 30_000
 INTERVAL = 5.0
-# Models done at which the table reports the RSS (and the last sample).
-MARKS = (5_000, 10_000, 20_000)
+# Models done at which the table reports the RSS (and the last sample), "-" if not reached.
+MARKS = (5_000, 10_000, 20_000, 50_000, 100_000, 150_000)
 PROGRESS_RE = re.compile(rb"progress: (\d+) models")
 GOAL_RSS_MB = 300
 RESULTS = ROOT / "bench" / "results" / "crawl_memory.json"
@@ -133,7 +133,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "|---|---:|" + "---:|" * (len(MARKS) + 5),
     ]
     for row in rows:
-        marks = " | ".join(str(row["rss_mb_at"][str(m)]) for m in MARKS)
+        marks = " | ".join(str(row["rss_mb_at"][str(m)] or "-") for m in MARKS)
         lines.append(
             f"| {row['label']} | {row['models_done']:,} | {marks} | {row['rss_mb_at']['last']}"
             f" | {row['slope_mb_per_1000_models']} | {row['max_sampled_rss_mb']}"
