@@ -87,6 +87,20 @@ def crawl_env(sim: HubSim, home: Path) -> dict[str, str]:
     return env
 
 
+# Crawls started in the background; `kill_leftover_crawls` (after every test: conftest.py) kills
+# those still running, so a failing test leaves none behind (a lister whose Redis is gone waits
+# for it, through a first SIGTERM too).
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def kill_leftover_crawls() -> None:
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+
+
 def start_crawl(
     sim: HubSim,
     output: Path,
@@ -97,7 +111,7 @@ def start_crawl(
     output.parent.mkdir(parents=True, exist_ok=True)
     log = open(f"{output}.log", "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             crawl_command(output, arguments, settings),
             cwd=REPO,
             env=crawl_env(sim, output.parent),
@@ -106,6 +120,8 @@ def start_crawl(
         )
     finally:
         log.close()
+    STARTED.append(process)
+    return process
 
 
 def finish(process: subprocess.Popen[bytes], output: Path, timeout: float = CRAWL_TIMEOUT) -> str:

@@ -75,12 +75,22 @@ def test_a_model_listed_twice_is_crawled_once_and_counted(tmp_path: Path) -> Non
     spider.closed("finished")
 
 
+def test_a_spider_without_listed_ids_still_serialises_its_requests(tmp_path: Path) -> None:
+    """A worker lists nothing (no ids); its scrapy-redis queue serialises requests with
+    `Request.to_dict`, which reads every member of the spider: none may raise."""
+    spider = make_spider(tmp_path)
+    spider.closed("finished")
+    spider._seen = None  # as in a worker
+    request = Request(f"{HUB}/api/models/org/model-1", callback=spider.parse_info)
+    assert request.to_dict(spider=spider)["callback"] == "parse_info"
+
+
 def test_without_jobdir_the_seen_file_is_removed_at_close(tmp_path: Path) -> None:
     spider = make_spider(tmp_path)
     [first] = start(spider)
     listing(spider, first.url, [model(1)])
     path = tmp_path / "out" / TEMP_DIR / f"{os.getpid()}.sqlite"
-    assert spider.seen.path == path and path.is_file()
+    assert spider._seen_ids().path == path and path.is_file()
     spider.closed("finished")
     assert list((tmp_path / "out" / TEMP_DIR).iterdir()) == []
 

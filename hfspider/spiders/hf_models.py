@@ -77,8 +77,10 @@ HANDLED_STATUSES = [401, 403, 404]
 # only queued), so one is enough: ~25% less CPU per model than 8. A listing page in lite mode
 # or a lister's yields up to 1,000 items that share group commits: those keep CONCURRENT_ITEMS.
 FULL_MODE_CONCURRENT_ITEMS = 1
-# Parsed model infos kept for their README/config responses: more than the models in flight.
-PARSED_INFOS = 256
+# Parsed model infos kept for their README/config responses (about the models in flight), and
+# only small ones (a typical answer is ~4 KB): a repo of 100,000 files would pin ~100 MB.
+PARSED_INFOS = 32
+PARSED_INFO_MAX_BYTES = 128 << 10
 
 
 @dataclass(frozen=True)
@@ -226,32 +228,33 @@ class HfModelsSpider(scrapy.Spider):
             self.stats.set_value("hfspider/resumed_from_position", position)
         self._progress = ListingProgress(url)
         self._page_start = {url: position}
-        self.seen.clear()  # a JOBDIR's file after a kill -9: this listing is not deduped yet
+        self._seen_ids().clear()  # a JOBDIR's file after a kill -9: not deduped yet
         if state is not None:
             state.update(progress=self._progress, page_start=self._page_start, seen=0)
         yield self._listing_request(url)
 
-    @property
-    def seen(self) -> SeenIds:
+    def _seen_ids(self) -> SeenIds:
+        """The listed ids (a method, not a property: Scrapy's `Request.to_dict`, which a
+        worker's queue uses, reads every property of the spider, and a worker has none)."""
         assert self._seen is not None, "a worker lists nothing"
         return self._seen
 
     def _resume_seen(self, state: dict[str, Any]) -> None:
         """The identities seen at the graceful stop, and none listed since (by a run killed
         after resuming from the same state)."""
-        seen = state["seen"]
-        if isinstance(seen, set):  # a JOBDIR from before the identities were on disk
-            self.seen.clear()
-            self.seen.add(sorted(seen))
-        elif len(self.seen) < seen:
+        seen, count = self._seen_ids(), state["seen"]
+        if isinstance(count, set):  # a JOBDIR from before the identities were on disk
+            seen.clear()
+            seen.add(sorted(count))
+        elif len(seen) < count:
             self.logger.warning(
                 "%s lost identities (%d of %d): a model listed twice may be crawled twice",
-                self.seen.path,
-                len(self.seen),
-                seen,
+                seen.path,
+                len(seen),
+                count,
             )
         else:
-            self.seen.truncate(seen)
+            seen.truncate(count)
 
     def _listing_request(self, url: str) -> scrapy.Request:
         return scrapy.Request(
@@ -281,9 +284,10 @@ class HfModelsSpider(scrapy.Spider):
         taken = self._page_start[page]
         chosen: list[tuple[ModelInfo, Any]] = []
         # The whole page at once (one transaction); once the loop breaks, no page follows.
-        new = self.seen.add([model.hub_id or model.id for model in listing.models])
+        seen = self._seen_ids()
+        new = seen.add([model.hub_id or model.id for model in listing.models])
         if (state := getattr(self, "state", None)) is not None:
-            state["seen"] = len(self.seen)
+            state["seen"] = len(seen)
         for model, raw, is_new in zip(listing.models, listing.raw, new, strict=True):
             if not is_new:
                 self.stats.inc_value("hfspider/models/duplicates")
@@ -557,10 +561,15 @@ def _origin(item: Any) -> tuple[str, str] | None:
     return None
 
 
-@functools.lru_cache(maxsize=PARSED_INFOS)
 def _parsed_info(body: bytes) -> ModelInfo:
-    """A model info answer, parsed once for its model's file responses (ModelInfo is frozen;
-    the same bytes object travels in the requests' context, its hash computed once)."""
+    """A model info answer, parsed once for its model's file responses when it is small."""
+    return parse_model_info(body) if len(body) > PARSED_INFO_MAX_BYTES else _parse_cached(body)
+
+
+@functools.lru_cache(maxsize=PARSED_INFOS)
+def _parse_cached(body: bytes) -> ModelInfo:
+    """ModelInfo is frozen, so sharing it is safe; the same bytes object travels in the
+    requests' context, so its hash is computed once."""
     return parse_model_info(body)
 
 
