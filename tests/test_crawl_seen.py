@@ -20,8 +20,9 @@ from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
 
 from hfspider import settings as settings_module
+from hfspider.pidstate import remove_stale
 from hfspider.spiders.hf_models import HfModelsSpider
-from hfspider.store.seen import JOBDIR_FILE, TEMP_DIR, SeenIds, remove_stale
+from hfspider.store.seen import JOBDIR_FILE, TEMP_DIR, SeenIds
 
 HUB = "http://localhost:8000"
 DUPLICATES = "hfspider/models/duplicates"
@@ -161,7 +162,7 @@ def test_seen_ids_add_in_order_truncate_and_count(tmp_path: Path) -> None:
         assert len(seen) == 0
 
 
-def test_stale_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
+def test_stale_files_and_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
     folder = tmp_path / "seen"
     folder.mkdir()
     gone = subprocess.run(
@@ -173,5 +174,9 @@ def test_stale_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
     dead = int(gone.stdout)
     for name in (f"{dead}.sqlite", f"{dead}.sqlite-wal", f"{os.getpid()}.sqlite", "notes.txt"):
         (folder / name).write_bytes(b"")
+    for name in (str(dead), str(os.getpid())):  # spool folders (hfspider/pipelines/files.py)
+        (folder / name).mkdir()
+        (folder / name / "blocks").write_bytes(b"")
     remove_stale(folder)
-    assert sorted(p.name for p in folder.iterdir()) == [f"{os.getpid()}.sqlite", "notes.txt"]
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == sorted([str(os.getpid()), f"{os.getpid()}.sqlite", "notes.txt"])

@@ -53,6 +53,7 @@ from hfspider.hub.endpoints import resolve_cache_url, resolve_url
 from hfspider.ipfs import FileBlockstore, params_from_settings, sha256_cid
 from hfspider.items import ModelItem
 from hfspider.middlewares.ratelimit import limiter_for
+from hfspider.pidstate import remove_stale
 
 if TYPE_CHECKING:
     from typing import Self
@@ -64,21 +65,6 @@ logger = logging.getLogger(__name__)
 STATS_PREFIX = "hfspider/files"
 SPOOL_DIR = Path("state", "spool")
 LITE_REASON = "lite record (mode=lite): listing fields only, no file is fetched"
-
-
-def remove_stale_spools(spools: Path) -> None:
-    """Delete the spool folders (one per process id) of processes that are gone (kill -9)."""
-    if not spools.is_dir():
-        return
-    for folder in spools.iterdir():
-        if not folder.name.isdigit() or int(folder.name) == os.getpid():
-            continue
-        try:
-            os.kill(int(folder.name), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, another user's
 
 
 class FilesPipeline:
@@ -106,7 +92,7 @@ class FilesPipeline:
         return cls(crawler)
 
     async def open_spider(self) -> None:
-        remove_stale_spools(self.output / SPOOL_DIR)
+        remove_stale(self.output / SPOOL_DIR)
         settings = self.crawler.settings
         self._downloader = Downloader(
             open_session(settings.getfloat("DOWNLOAD_TIMEOUT"), self.config.receive_buffer),

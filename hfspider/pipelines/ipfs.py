@@ -49,7 +49,7 @@ from hfspider.ipfs import (
 )
 from hfspider.ipfs.snapshot import METADATA_NAME
 from hfspider.items import ModelItem
-from hfspider.pipelines.files import remove_stale_spools
+from hfspider.pidstate import remove_stale
 from hfspider.storage import ImportEntry, KuboStorage, StorageError
 from hfspider.storage.carindex import CarIndex, IndexRow, row
 from hfspider.storage.groupcommit import GroupCommit
@@ -209,7 +209,7 @@ class IpfsPipeline:
     def _write_root(self) -> tuple[Path, list[str], str] | None:
         """The crawl root over every current snapshot that has a CAR (also from earlier
         crawls), or None when there is none."""
-        remove_stale_spools(self.output_dir / ROOT_SPOOL_DIR)
+        remove_stale(self.output_dir / ROOT_SPOOL_DIR)
         folder = self.output_dir / ROOT_SPOOL_DIR / str(os.getpid())
         folder.mkdir(parents=True, exist_ok=True)
         try:

@@ -29,6 +29,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from hfspider.pidstate import remove_stale
+
 # The file's name in JOBDIR, and the folder of per-process files under OUTPUT_DIR.
 JOBDIR_FILE = "seen-ids.sqlite"
 TEMP_DIR = Path("state", "seen")
@@ -93,19 +95,3 @@ class SeenIds:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def remove_stale(folder: Path) -> None:
-    """Delete the files (`<pid>.sqlite...`) of processes that are gone (a `kill -9`)."""
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        pid = path.name.split(".", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            path.unlink(missing_ok=True)
-        except PermissionError:
-            pass  # alive, another user's
