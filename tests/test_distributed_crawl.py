@@ -246,7 +246,8 @@ def test_crawls_stop_gracefully_when_their_launcher_is_killed(
         return found.stdout.decode().split()
 
     wait_for(lambda: not crawls(), 60, "the crawls to end")
-    for name in ("worker-1", "worker-2"):  # a graceful stop: leases handed back at once
-        log = crawl_log(out / name)
+    logs = [crawl_log(out / name) for name in ("worker-1", "worker-2")]
+    for log in logs:  # a graceful stop
         assert "Received SIGTERM" in log and "Spider closed (shutdown)" in log, log[-2000:]
-        assert "unsettled models went back to the queue" in log
+    # Leases handed back at once by a worker that held some (one may hold none at that moment).
+    assert any("unsettled models went back to the queue" in log for log in logs)
